@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['logger', 'RESOURCES', 'PROFILE_PATH', 'SAMPLE_PATH', 'SPENDING', 'CHANNELS', 'CAMPAIGNS', 'FLAGS', 'CATEGORICAL',
            'CONSTANT_COLUMNS', 'AMOUNTS', 'WHOLE', 'COLUMNS', 'REQUIRED', 'DATE_FORMAT', 'MARITAL_CANONICAL',
-           'MARITAL_FOLD', 'CustSegError', 'SchemaError', 'DataError', 'ArtifactError', 'Where', 'validate_customers',
-           'validate_record', 'sniff_separator', 'read_text_table', 'load_customers', 'fold_marital_status',
-           'treat_birth_years', 'income_fence', 'treat_extreme_income', 'IncomeByTotalSpending', 'total_spending',
-           'impute_income', 'drop_constant_columns', 'CustomerCleaner', 'clean_report', 'write_customers',
-           'write_atomically', 'sha256_file', 'Ingested', 'split_customers', 'ingest']
+           'MARITAL_FOLD', 'INGESTED_FILES', 'CustSegError', 'SchemaError', 'DataError', 'ArtifactError', 'Where',
+           'validate_customers', 'validate_record', 'sniff_separator', 'read_text_table', 'load_customers',
+           'fold_marital_status', 'treat_birth_years', 'income_fence', 'treat_extreme_income', 'IncomeByTotalSpending',
+           'total_spending', 'impute_income', 'drop_constant_columns', 'CustomerCleaner', 'clean_report',
+           'write_customers', 'write_atomically', 'sha256_file', 'Ingested', 'split_customers', 'ingest']
 
-# %% ../nbs/00_data.ipynb #61e38320
+# %% ../nbs/00_data.ipynb #d2b24a14
 import hashlib
 import importlib.util
 import logging
@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 logger = logging.getLogger(__name__)
 
-# %% ../nbs/00_data.ipynb #4d6e60c0
+# %% ../nbs/00_data.ipynb #98526dd3
 class CustSegError(Exception):
     "A problem the user can fix; the message says what and where."
 
@@ -41,7 +41,7 @@ class DataError(CustSegError):
 class ArtifactError(CustSegError):
     "A trained model is missing, was changed on disk, or was made with incompatible library versions."
 
-# %% ../nbs/00_data.ipynb #f8a2d0eb
+# %% ../nbs/00_data.ipynb #4ce49f50
 RESOURCES = Path(importlib.util.find_spec("custseg_nb").origin).parent/"resources"  # works in the notebook too
 PROFILE_PATH = RESOURCES/"marketing_campaign_profile.json"  # aggregate facts of the real Kaggle file
 SAMPLE_PATH = RESOURCES/"marketing_campaign_sample.csv"  # 2,240 synthetic customers in the real file format
@@ -60,7 +60,7 @@ COLUMNS = ("ID", "Year_Birth", "Education", "Marital_Status", "Income", "Kidhome
 REQUIRED = tuple(c for c in COLUMNS if c not in CONSTANT_COLUMNS)
 DATE_FORMAT = "%d-%m-%Y"  # how the real file writes Dt_Customer
 
-# %% ../nbs/00_data.ipynb #7175e38b
+# %% ../nbs/00_data.ipynb #d5269fdb
 _SMALL = 64  # below this many values, plain-Python parsing beats pandas' per-call overhead
 
 def _is_blank(v) -> bool:
@@ -91,7 +91,7 @@ def _parse_numbers(values:np.ndarray, # one column, any dtype
     nums = pd.to_numeric(pd.Series(values, dtype="object"), errors="coerce").to_numpy("float64", na_value=np.nan)
     return nums, np.isnan(nums) & ~_blank_mask(values)
 
-# %% ../nbs/00_data.ipynb #971ba55b
+# %% ../nbs/00_data.ipynb #aa20b904
 def _parse_dates(values:np.ndarray, # one column of dates or date strings
                 ) -> tuple[np.ndarray, np.ndarray]:
     "Parse dd-mm-yyyy (the real file) or yyyy-mm-dd text to datetime64[ns]; return (dates, bad_mask)."
@@ -113,7 +113,7 @@ def _parse_dates(values:np.ndarray, # one column of dates or date strings
     dates = dates.to_numpy("datetime64[ns]")
     return dates, np.isnat(dates)
 
-# %% ../nbs/00_data.ipynb #349b8f93
+# %% ../nbs/00_data.ipynb #7c782b27
 @dataclass
 class Where:
     "Turns an array position into the words an analyst uses to find the customer."
@@ -124,7 +124,7 @@ class Where:
         if self.ids is not None and i < len(self.ids) and not _is_blank(self.ids[i]): pos += f" (ID {self.ids[i]})"
         return pos
 
-# %% ../nbs/00_data.ipynb #5e821421
+# %% ../nbs/00_data.ipynb #24154a02
 def _check_ids(ids:np.ndarray, where:Where) -> np.ndarray:
     "IDs must be present and unique; whole-number IDs become int64, others stay text."
     blank = _blank_mask(ids)
@@ -183,7 +183,7 @@ def _check_date_column(col:str, values:np.ndarray, where:Where) -> np.ndarray:
         raise DataError(f"column '{col}' has {shown} in {where(i)}; expected a date like 21-08-2013 (dd-mm-yyyy)")
     return dates
 
-# %% ../nbs/00_data.ipynb #082365a8
+# %% ../nbs/00_data.ipynb #31eed1ec
 def _validate_columns(cols:Mapping[str, np.ndarray], # column name → values
                       where:Where, # how to name a position in messages
                      ) -> dict[str, np.ndarray]:
@@ -204,7 +204,7 @@ def _validate_columns(cols:Mapping[str, np.ndarray], # column name → values
         else: out[col] = values
     return out
 
-# %% ../nbs/00_data.ipynb #5090af94
+# %% ../nbs/00_data.ipynb #1fb64740
 def _clean_names(names) -> list[str]:
     "Column names without surrounding spaces or a byte-order mark."
     return [str(c).strip().lstrip("\ufeff") for c in names]
@@ -219,7 +219,7 @@ def validate_customers(df:pd.DataFrame, # raw customer table; cells may still be
     ordered = [c for c in COLUMNS if c in cols] + [c for c in cols if c not in COLUMNS]
     return pd.DataFrame({c: cols[c] for c in ordered}, index=pd.RangeIndex(len(df)))
 
-# %% ../nbs/00_data.ipynb #782e7846
+# %% ../nbs/00_data.ipynb #8fcf2518
 def validate_record(record:Mapping, # one customer: column name → value
                    ) -> dict[str, np.ndarray]:
     "Check one customer given as a dict; returns typed one-element arrays keyed by column."
@@ -227,7 +227,7 @@ def validate_record(record:Mapping, # one customer: column name → value
     cols.setdefault("ID", np.array([0]))
     return _validate_columns(cols, Where())
 
-# %% ../nbs/00_data.ipynb #ff855ac2
+# %% ../nbs/00_data.ipynb #013a8224
 def sniff_separator(header:str, # the file's first line
                    ) -> str:
     "The most frequent of tab, comma and semicolon in the header line."
@@ -236,7 +236,7 @@ def sniff_separator(header:str, # the file's first line
     if counts[sep] == 0: raise SchemaError("cannot find a column separator (tab, comma or semicolon) in the header line")
     return sep
 
-# %% ../nbs/00_data.ipynb #3e4739d2
+# %% ../nbs/00_data.ipynb #46bdf9de
 def _arrow_types() -> dict:
     "pyarrow column types for the fast typed read of a customer file."
     import pyarrow as pa
@@ -272,7 +272,7 @@ def read_text_table(path:Path|str, # a CSV/TSV file
         raise SchemaError(f"file '{path}' cannot be read as a table: {str(e).splitlines()[0]}") from None
     return table.to_pandas()
 
-# %% ../nbs/00_data.ipynb #46266f3b
+# %% ../nbs/00_data.ipynb #292d7a05
 def load_customers(source:str|Path|pd.DataFrame|None=None, # file path (TSV/CSV/Parquet), DataFrame, or None for the embedded sample
                   ) -> pd.DataFrame:
     "Read and validate customers; typed columns, `Dt_Customer` as dates, `Income` may be NaN."
@@ -293,7 +293,7 @@ def load_customers(source:str|Path|pd.DataFrame|None=None, # file path (TSV/CSV/
     try: return validate_customers(df, first_line=2)
     except CustSegError as e: raise type(e)(f"file '{path.name}': {e}") from None
 
-# %% ../nbs/00_data.ipynb #77aa9465
+# %% ../nbs/00_data.ipynb #b63d6077
 MARITAL_CANONICAL = ("Married", "Together", "Single", "Divorced", "Widow")
 MARITAL_FOLD = {"Alone": "Single", "Absurd": "Single", "YOLO": "Single"}
 
@@ -304,7 +304,7 @@ def fold_marital_status(status:np.ndarray|pd.Series, # Marital_Status values
     codes, uniques = pd.factorize(np.asarray(status, dtype=object))  # map each distinct value once
     return np.array([canon.get(str(u).strip().lower(), u) for u in uniques], dtype=object)[codes]
 
-# %% ../nbs/00_data.ipynb #06840bfc
+# %% ../nbs/00_data.ipynb #e1d6d421
 def treat_birth_years(years:np.ndarray|pd.Series, # Year_Birth values
                       fill_year:int, # replacement, usually the median plausible birth year
                       min_year:int=1920, # years before this are treated as errors
@@ -313,7 +313,7 @@ def treat_birth_years(years:np.ndarray|pd.Series, # Year_Birth values
     years = np.asarray(years, dtype="int64")
     return np.where(years < min_year, fill_year, years)
 
-# %% ../nbs/00_data.ipynb #62162a7a
+# %% ../nbs/00_data.ipynb #24bd78c9
 def income_fence(income:np.ndarray|pd.Series, # Income values (NaN allowed)
                  k:float=10.0, # how many inter-quartile ranges above Q3
                 ) -> float:
@@ -328,7 +328,7 @@ def treat_extreme_income(income:np.ndarray|pd.Series, # Income values
     income = np.asarray(income, dtype="float64")
     return np.where(income > max_income, np.nan, income)
 
-# %% ../nbs/00_data.ipynb #358e6d25
+# %% ../nbs/00_data.ipynb #43f4513f
 @dataclass
 class IncomeByTotalSpending:
     "Median income per total-spending bin, learned from customers whose income is known."
@@ -363,12 +363,12 @@ def impute_income(income:np.ndarray|pd.Series, # Income values with NaN for unkn
     income = np.asarray(income, dtype="float64")
     return np.where(np.isnan(income), rule.predict(spending), income)
 
-# %% ../nbs/00_data.ipynb #ccb5a660
+# %% ../nbs/00_data.ipynb #aa72f03d
 def drop_constant_columns(df:pd.DataFrame, columns=CONSTANT_COLUMNS) -> pd.DataFrame:
     "Drop the known constant columns when present."
     return df.drop(columns=[c for c in columns if c in df.columns])
 
-# %% ../nbs/00_data.ipynb #e7a4e56d
+# %% ../nbs/00_data.ipynb #b3f12faf
 class CustomerCleaner(TransformerMixin, BaseEstimator):
     "Apply the cleaning rules; learns the birth-year fill, the income fence and the income medians in `fit`."
     def __init__(self, min_birth_year:int=1920, # birth years before this are errors
@@ -407,7 +407,7 @@ class CustomerCleaner(TransformerMixin, BaseEstimator):
         names = self.feature_names_in_ if input_features is None else input_features
         return np.array([c for c in names if c not in CONSTANT_COLUMNS], dtype=object)
 
-# %% ../nbs/00_data.ipynb #a1b43290
+# %% ../nbs/00_data.ipynb #5f11b9b8
 def clean_report(before:pd.DataFrame, # validated customers
                  after:pd.DataFrame, # the same customers after `cleaner`
                  cleaner:CustomerCleaner, # the fitted cleaner that produced `after`
@@ -420,7 +420,7 @@ def clean_report(before:pd.DataFrame, # validated customers
             ("constant columns dropped", int(sum(c in before.columns for c in CONSTANT_COLUMNS)))]
     return pd.DataFrame(rows, columns=["rule", "customers changed"]).set_index("rule")
 
-# %% ../nbs/00_data.ipynb #45541373
+# %% ../nbs/00_data.ipynb #056057af
 def write_customers(df:pd.DataFrame, # customers with the Kaggle columns
                     path:str|Path, # destination file
                    ) -> Path:
@@ -438,7 +438,7 @@ def write_customers(df:pd.DataFrame, # customers with the Kaggle columns
     write_atomically({path: lambda tmp: out.to_csv(tmp, sep="\t", index=False, lineterminator="\r\n", na_rep="")})
     return path
 
-# %% ../nbs/00_data.ipynb #9d48e6cc
+# %% ../nbs/00_data.ipynb #13fb37f8
 def write_atomically(writers:Mapping[Path|str, Callable[[Path], object]], # destination → function writing to a given temp path
                     ) -> list[Path]:
     "Write several files so that either all are replaced or none is."
@@ -470,15 +470,22 @@ def sha256_file(path:Path|str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()
 
-# %% ../nbs/00_data.ipynb #c2c62263
+# %% ../nbs/00_data.ipynb #4b9a16d8
+INGESTED_FILES = {"raw": "raw.csv", "train": "train.csv", "test": "test.csv"}
+
 @dataclass
 class Ingested:
-    "What `ingest` produced: the validated raw customers, the cleaned split, and where they were written."
+    "What `ingest` produced: the validated raw customers, the cleaned split, and the cleaner that made it."
     raw: pd.DataFrame
     train: pd.DataFrame
     test: pd.DataFrame
     cleaner: CustomerCleaner
-    paths: dict[str, Path]
+
+    def writers(self, out:Path|str) -> dict[Path, Callable[[Path], object]]:
+        "`write_atomically` writers for raw.csv, train.csv and test.csv in folder `out`."
+        frames = {"raw": self.raw, "train": self.train, "test": self.test}
+        return {Path(out)/f: (lambda p, df=frames[k]: df.to_csv(p, index=False, date_format="%Y-%m-%d"))
+                for k, f in INGESTED_FILES.items()}
 
 def split_customers(df:pd.DataFrame, test_size:float=0.2, seed:int=42) -> tuple[pd.DataFrame, pd.DataFrame]:
     "Random train/test split of customers (reproducible per seed)."
@@ -487,7 +494,7 @@ def split_customers(df:pd.DataFrame, test_size:float=0.2, seed:int=42) -> tuple[
     return df[~test].reset_index(drop=True), df[test].reset_index(drop=True)
 
 def ingest(source:str|Path|pd.DataFrame|None=None, # customer file or frame; None = embedded sample
-           out:str|Path="artifacts", # folder for raw.csv, train.csv, test.csv
+           out:str|Path|None="artifacts", # folder for raw.csv, train.csv, test.csv; None writes nothing
            test_size:float=0.2, # share of customers held out
            seed:int=42, # split seed
           ) -> Ingested:
@@ -497,9 +504,9 @@ def ingest(source:str|Path|pd.DataFrame|None=None, # customer file or frame; Non
     clean = cleaner.transform(raw)
     for rule, n in clean_report(raw, clean, cleaner)["customers changed"].items(): logger.info("cleaning: %s: %d", rule, n)
     train, test = split_customers(clean, test_size, seed)
-    out = Path(out)
-    paths = {"raw": out/"raw.csv", "train": out/"train.csv", "test": out/"test.csv"}
-    frames = {"raw": raw, "train": train, "test": test}
-    write_atomically({paths[k]: (lambda p, f=frames[k]: f.to_csv(p, index=False, date_format="%Y-%m-%d")) for k in paths})
-    logger.info("ingested %d customers: %d train, %d test → %s", len(raw), len(train), len(test), out)
-    return Ingested(raw, train, test, cleaner, paths)
+    result = Ingested(raw, train, test, cleaner)
+    logger.info("ingested %d customers: %d train, %d test", len(raw), len(train), len(test))
+    if out is not None:
+        write_atomically(result.writers(out))
+        logger.info("wrote %s to %s", ", ".join(INGESTED_FILES.values()), out)
+    return result
