@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['logger', 'COMMANDS', 'OneLineParser', 'command', 'build_parser', 'main']
 
-# %% ../nbs/09_cli.ipynb #72a1208d
+# %% ../nbs/09_cli.ipynb #a51c2ec1
 import argparse
 import logging
 import sys
@@ -16,13 +16,13 @@ from .data import CustSegError
 
 logger = logging.getLogger(__name__)
 
-# %% ../nbs/09_cli.ipynb #e74aed02
+# %% ../nbs/09_cli.ipynb #af32488d
 class OneLineParser(argparse.ArgumentParser):
     "An ArgumentParser whose usage errors are one line and exit with status 2."
     def error(self, message:str):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
-# %% ../nbs/09_cli.ipynb #655e7fc9
+# %% ../nbs/09_cli.ipynb #47a76e17
 COMMANDS = {}  # subcommand name → (help text, function adding its options, function running it)
 
 def command(name:str, help:str, options=None):
@@ -45,7 +45,7 @@ def build_parser() -> OneLineParser:
         p.set_defaults(run=fn)
     return parser
 
-# %% ../nbs/09_cli.ipynb #b563ddf0
+# %% ../nbs/09_cli.ipynb #25af5ec3
 def main(argv:Sequence[str]|None=None, # arguments after `custseg`; default: sys.argv[1:]
         ) -> int:
     "Entry point of the `custseg` console script; returns the exit status."
@@ -60,3 +60,26 @@ def main(argv:Sequence[str]|None=None, # arguments after `custseg`; default: sys
     except KeyboardInterrupt:
         print("custseg: interrupted", file=sys.stderr)
         return 130
+
+# %% ../nbs/09_cli.ipynb #9b818c33
+def _positive_int(minimum:int):
+    "argparse type: an integer ≥ `minimum`."
+    def parse(text:str) -> int:
+        try: value = int(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        if value < minimum: raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+def _train_options(p:argparse.ArgumentParser):
+    p.add_argument("--data", metavar="PATH", help="customer file (TSV/CSV/Parquet in the Kaggle format); default: the embedded sample")
+    p.add_argument("--k", type=_positive_int(2), metavar="K", help="number of segments; default: chosen by elbow + silhouette + stability")
+    p.add_argument("--seed", type=_positive_int(0), default=42, metavar="N", help="random seed (default 42)")
+    p.add_argument("--out", default="artifacts", metavar="DIR", help="folder to write the model to (default artifacts/)")
+
+@command("train", "train a segmentation model and write it to the artifacts folder", _train_options)
+def _train(args) -> int:
+    from custseg_nb.clustering import format_summary, train
+    manifest = train(args.data, k=args.k, seed=args.seed, out=args.out, progress=sys.stderr.isatty())
+    print(format_summary(manifest))
+    return 0
