@@ -6,7 +6,7 @@
 __all__ = ['COUPLE_STATUSES', 'SHARE_NAMES', 'CHANNEL_SHARE_NAMES', 'ENGINEERED', 'CLUSTER_FEATURES', 'CLUSTER_CATEGORICALS',
            'CustomerFeatures', 'build_preprocessor', 'build_pipeline']
 
-# %% ../nbs/02_features.ipynb #8eef3657
+# %% ../nbs/02_features.ipynb #067df505
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .data import CAMPAIGNS, CHANNELS, SPENDING, CustomerCleaner, load_customers, total_spending
 
-# %% ../nbs/02_features.ipynb #854d8107
+# %% ../nbs/02_features.ipynb #92b52391
 COUPLE_STATUSES = ("Married", "Together")  # households with two adults
 SHARE_NAMES = {"MntWines": "Share_Wines", "MntFruits": "Share_Fruits", "MntMeatProducts": "Share_Meat",
                "MntFishProducts": "Share_Fish", "MntSweetProducts": "Share_Sweets", "MntGoldProds": "Share_Gold"}
@@ -29,7 +29,7 @@ ENGINEERED = (("Age", "Children", "Has_Children", "Family_Size", "Total_Spending
                "Customer_For_Days", "Campaigns_Accepted", "Deals_Share", "Log_Income", "Log_Total_Spending")
               + tuple(f"Log_{c}" for c in SPENDING) + tuple(SHARE_NAMES.values()) + tuple(CHANNEL_SHARE_NAMES.values()))
 
-# %% ../nbs/02_features.ipynb #74d0abf5
+# %% ../nbs/02_features.ipynb #75bab5c7
 def _ratio(num, den) -> np.ndarray:
     "num/den with 0 where den is 0."
     num, den = np.asarray(num, "float64"), np.asarray(den, "float64")
@@ -81,12 +81,12 @@ class CustomerFeatures(TransformerMixin, BaseEstimator):
         names = list(self.feature_names_in_ if input_features is None else input_features)
         return np.array(names + [c for c in ENGINEERED if c not in names], dtype=object)
 
-# %% ../nbs/02_features.ipynb #3e60be5d
+# %% ../nbs/02_features.ipynb #ddcaf74d
 CLUSTER_FEATURES = ("Income", "Log_Total_Spending", "Children", "Deals_Share", "NumWebVisitsMonth",
                     "Share_Wines", "Share_Meat", "Share_Catalog", "Share_Web")
 CLUSTER_CATEGORICALS = ()  # none by default: the comparison below shows one-hot categories add noise, not structure
 
-# %% ../nbs/02_features.ipynb #5d486fc2
+# %% ../nbs/02_features.ipynb #246263ce
 def build_preprocessor(numeric:Sequence[str]=CLUSTER_FEATURES, # numeric features, standardised
                        categorical:Sequence[str]=CLUSTER_CATEGORICALS, # categorical features, one-hot encoded
                       ) -> ColumnTransformer:
