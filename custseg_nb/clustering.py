@@ -418,7 +418,7 @@ def train(data=None, # customer file path, DataFrame, or None for the embedded s
           out:str|Path="artifacts", # folder to write the model to
           ks:Sequence[int]=range(2, 11), # K values swept when `k` is None
           n_boot:int=10, # bootstrap resamples for stability
-          sweep_rows:int=20_000, # sweep and metrics on a sample of at most this many customers
+          sweep_rows:int=10_000, # sweep and metrics on a sample of at most this many customers
           test_size:float=0.2, # share of customers held out for the test metrics
           progress:bool=True, # tqdm progress bar over the sweep
          ) -> Manifest:
