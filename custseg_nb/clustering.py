@@ -23,10 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import joblib
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from kneed import KneeLocator
 from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.feature_selection import f_classif
@@ -119,6 +117,7 @@ MIN_SILHOUETTE = 0.10  # below this a split is indistinguishable from noise
 def find_elbow(sweep:pd.DataFrame, # the table of `sweep_k`
               ) -> int:
     "K at the knee of the inertia curve (kneed); the largest K when there is no knee."
+    from kneed import KneeLocator
     if len(sweep) < 3: return int(sweep.index.max())
     knee = KneeLocator(list(sweep.index), list(sweep.inertia), curve="convex", direction="decreasing").knee
     return int(knee) if knee is not None else int(sweep.index.max())
@@ -303,14 +302,17 @@ def plot_segment_map(points:pd.DataFrame, # `map_points` output
                      highlight:tuple[float, float]|None=None, # a customer's (pc1, pc2) to mark
                      ax=None):
     "Scatter of customers on the first two principal components, coloured by segment; returns the Axes."
-    ax = ax or plt.subplots(figsize=(7, 5))[1]
+    if ax is None:
+        import matplotlib.pyplot as plt
+        ax = plt.subplots(figsize=(7, 5))[1]
     for s, name in enumerate(names):
         pts = points[points.segment == s]
         ax.scatter(pts.pc1, pts.pc2, s=6, alpha=0.5, label=f"{s}: {name}")
     if highlight is not None:
         ax.scatter([highlight[0]], [highlight[1]], s=260, marker="*", c="black", edgecolors="white", zorder=5, label="this customer")
     ax.set(title="Customers on the segment map", xlabel=f"PC1 ({variance[0]:.0%} of variance)", ylabel=f"PC2 ({variance[1]:.0%} of variance)")
-    ax.legend(fontsize=8, markerscale=2, loc="best")
+    legend = ax.legend(fontsize=8, loc="best")
+    for i, handle in enumerate(legend.legend_handles): handle.set_sizes([160 if i >= len(names) else 40])  # star last
     return ax
 
 # %% ../nbs/03_clustering.ipynb #56fa1136
