@@ -8,6 +8,7 @@ __all__ = ['logger', 'COMMANDS', 'DRIFT_EXIT', 'OneLineParser', 'command', 'buil
 # %% ../nbs/09_cli.ipynb #a51c2ec1
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -60,6 +61,9 @@ def main(argv:Sequence[str]|None=None, # arguments after `custseg`; default: sys
     except KeyboardInterrupt:
         print("custseg: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 # %% ../nbs/09_cli.ipynb #9b818c33
 def _positive_int(minimum:int):
@@ -93,6 +97,18 @@ def _app_options(p:argparse.ArgumentParser):
 def _app(args) -> int:
     from custseg_nb.app import serve
     return serve(port=args.port, artifacts=args.artifacts)
+
+# %% ../nbs/09_cli.ipynb #87a533c8
+def _score_options(p:argparse.ArgumentParser):
+    p.add_argument("input", metavar="INPUT", help="customer file (TSV/CSV/Parquet in the Kaggle format)")
+    p.add_argument("-o", "--output", metavar="OUTPUT", help="scored file (.csv/.tsv/.parquet); default INPUT_scored.csv beside the input")
+    p.add_argument("--artifacts", default="artifacts", metavar="DIR", help="trained model folder (default artifacts/)")
+
+@command("score", "assign customers in a file to segments", _score_options)
+def _score(args) -> int:
+    from custseg_nb.scoring import score_file
+    print(score_file(args.input, args.output, artifacts=args.artifacts))
+    return 0
 
 # %% ../nbs/09_cli.ipynb #274eaa13
 DRIFT_EXIT = 3  # exit status when any feature drifted
