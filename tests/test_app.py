@@ -1,0 +1,116 @@
+"""The scoring page in a real browser: `custseg app` (training first, since its artifacts folder is empty) serves the
+Voila page; Playwright drives Debian's Chromium through it as a marketer would. Screenshots go to test-output/."""
+import time
+from urllib.parse import urlparse
+
+import pandas as pd
+import pytest
+
+from custseg_nb.clustering import Manifest
+from custseg_nb.data import write_customers
+from custseg_nb.synth import synth_customers
+
+PAGE_TIMEOUT = 90_000  # ms: the first page load starts a kernel and imports the scientific stack
+
+
+@pytest.fixture
+def page(app_server, browser):
+    "A fresh page on the running server (its own Voila kernel); records every request it makes."
+    context = browser.new_context(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
+    pg = context.new_page()
+    pg.requests = []
+    pg.on("request", lambda r: pg.requests.append(r.url))
+    pg.goto(app_server.url, timeout=PAGE_TIMEOUT)
+    pg.locator(".custseg-score").wait_for(timeout=PAGE_TIMEOUT)
+    try: yield pg
+    finally: context.close()
+
+
+def assert_offline(pg):
+    "Every request the page made stayed on 127.0.0.1 (data: and blob: URLs never leave the browser)."
+    outside = [u for u in pg.requests if urlparse(u).scheme not in ("data", "blob") and urlparse(u).hostname != "127.0.0.1"]
+    assert not outside, f"the page requested outside 127.0.0.1: {outside}"
+
+
+def upload(pg, path):
+    "Choose `path` in the page's upload button, as a person would."
+    with pg.expect_file_chooser() as chooser: pg.locator(".custseg-upload").click()
+    chooser.value.set_files(str(path))
+
+
+def test_score_one_customer(app_server, page, output_dir, capsys):
+    manifest = Manifest.read(app_server.artifacts)
+    assert page.locator(".custseg-Income input").input_value() not in ("", "0")  # pre-filled: the typical customer
+    assert "from custseg_nb.app import" not in page.content()  # Voila stripped the page notebook's code
+    page.locator(".custseg-Income input").fill("95000")
+    page.get_by_text("Spending (last 2 years)").click()
+    page.locator(".custseg-MntWines input").fill("1100")
+    page.locator(".custseg-score").click()
+    name = page.locator(".custseg-segment-name")
+    name.wait_for(timeout=30_000)
+    elapsed = time.perf_counter() - app_server.started
+    with capsys.disabled(): print(f"\n`custseg app` (training included) to the first scored customer: {elapsed:.1f} s")
+    assert name.inner_text() in manifest.segment_names
+    assert page.locator(".custseg-confidence").inner_text().endswith("%")
+    assert page.locator(".custseg-runner-up").inner_text() in manifest.segment_names
+    page.locator("img.custseg-map").wait_for()
+    page.locator(".custseg-page").screenshot(path=output_dir/"app_one_customer.png")
+    assert_offline(page)
+
+
+def test_score_a_file_and_download_it(app_server, page, tmp_path, output_dir):
+    manifest = Manifest.read(app_server.artifacts)
+    customers = write_customers(synth_customers(25, seed=3), tmp_path/"march.csv")
+    page.get_by_role("tab", name="A file of customers").click()
+    upload(page, customers)
+    link = page.locator("a.custseg-download")
+    link.wait_for(timeout=60_000)
+    assert "Scored 25 customers from march.csv" in page.locator(".custseg-file-message").inner_text()
+    with page.expect_download() as download: link.click()
+    assert download.value.suggested_filename == "march_scored.csv"
+    scored = pd.read_csv(download.value.path())
+    assert len(scored) == 25
+    assert list(scored.columns[:5]) == ["ID", "segment", "segment_name", "confidence", "runner_up"]
+    assert scored.segment.between(0, manifest["k"] - 1).all()
+    assert (scored.segment_name == scored.segment.map(dict(enumerate(manifest.segment_names)))).all()
+    assert scored.confidence.between(0, 1).all()
+    page.locator(".custseg-drift-box h4").first.wait_for()
+    page.locator(".custseg-page").screenshot(path=output_dir/"app_file.png")
+    assert_offline(page)
+
+
+def test_broken_files_give_a_message_and_the_page_keeps_working(page, tmp_path, output_dir):
+    good = write_customers(synth_customers(10, seed=4), tmp_path/"good.csv")
+    lines = good.read_text().split("\n")
+    header = lines[0].split("\t")
+    cells = lines[2].split("\t"); cells[header.index("Income")] = "lots"
+    broken = tmp_path/"broken.csv"
+    broken.write_text("\n".join(lines[:2] + ["\t".join(cells)] + lines[3:]))
+    big = tmp_path/"big.csv"  # over the 5 MB limit and Voila's default 10 MB websocket cap (serve raises it): a message
+    big.write_bytes(lines[0].encode() + b"\n" + b"x"*(12*1024*1024))
+    message = page.locator(".custseg-file-message")
+    page.get_by_role("tab", name="A file of customers").click()
+
+    upload(page, broken)
+    page.get_by_text("column 'Income' has text 'lots' in line 3").wait_for(timeout=30_000)
+    assert "Traceback" not in page.content()
+    assert message.inner_text().count("\n") == 0  # one line
+    page.locator(".custseg-page").screenshot(path=output_dir/"app_broken_file.png")
+
+    upload(page, big)
+    page.get_by_text("the page takes files up to 5 MB").wait_for(timeout=60_000)
+
+    upload(page, good)  # the page still works
+    page.get_by_text("Scored 10 customers from good.csv").wait_for(timeout=60_000)
+    assert_offline(page)
+
+
+def test_about_the_model(app_server, page, output_dir):
+    manifest = Manifest.read(app_server.artifacts)
+    page.get_by_role("tab", name="About the model").click()
+    about = page.locator(".custseg-trained")
+    about.wait_for()
+    for name in manifest.segment_names: assert page.get_by_text(name, exact=True).first.is_visible()
+    assert page.get_by_text(f"{manifest['k']} segments", exact=True).is_visible()
+    page.locator(".custseg-page").screenshot(path=output_dir/"app_about.png")
+    assert_offline(page)
