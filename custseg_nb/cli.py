@@ -100,13 +100,27 @@ def _app(args) -> int:
 
 # %% ../nbs/09_cli.ipynb #87a533c8
 def _score_options(p:argparse.ArgumentParser):
-    p.add_argument("input", metavar="INPUT", help="customer file (TSV/CSV/Parquet in the Kaggle format)")
-    p.add_argument("-o", "--output", metavar="OUTPUT", help="scored file (.csv/.tsv/.parquet); default INPUT_scored.csv beside the input")
+    p.add_argument("input", metavar="INPUT", help="customer file (TSV/CSV/Parquet in the Kaggle format); with --dask, a folder or glob of such files")
+    p.add_argument("-o", "--output", metavar="OUTPUT", help="scored file (.csv/.tsv/.parquet); default INPUT_scored.csv beside the input; "
+                                                            "with --dask, a folder of Parquet files (default FOLDER_scored beside the input folder)")
     p.add_argument("--artifacts", default="artifacts", metavar="DIR", help="trained model folder (default artifacts/)")
+    p.add_argument("--dask", metavar="SCHEDULER", help="score a folder of partitions with Dask: 'local' (2 workers on this machine) "
+                                                        "or a scheduler address like tcp://host:8786")
 
-@command("score", "assign customers in a file to segments", _score_options)
+@command("score", "assign customers in a file (or, with --dask, a folder of files) to segments", _score_options)
 def _score(args) -> int:
-    from custseg_nb.scoring import score_file
+    from custseg_nb.scoring import Segmenter, score_file
+    if args.dask:
+        import distributed  # it sets its loggers' levels when imported: quiet them after, unless --verbose
+        from custseg_nb.scale import dask_client, partition_files, score_dask
+        logging.getLogger("distributed").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
+        seg = Segmenter.load(args.artifacts)
+        partition_files(args.input)  # no partitions → one line before any worker starts
+        with dask_client(args.dask) as client:
+            print(score_dask(args.input, args.output, segmenter=seg, client=client))
+        return 0
+    if os.path.isdir(args.input):
+        raise CustSegError(f"'{args.input}' is a folder: give one customer file, or score a folder of partitions with --dask local")
     print(score_file(args.input, args.output, artifacts=args.artifacts))
     return 0
 
