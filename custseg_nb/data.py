@@ -6,7 +6,7 @@
 __all__ = ['logger', 'RESOURCES', 'PROFILE_PATH', 'SAMPLE_PATH', 'SPENDING', 'CHANNELS', 'CAMPAIGNS', 'FLAGS', 'CATEGORICAL',
            'CONSTANT_COLUMNS', 'AMOUNTS', 'WHOLE', 'COLUMNS', 'REQUIRED', 'DATE_FORMAT', 'MARITAL_CANONICAL',
            'MARITAL_FOLD', 'INGESTED_FILES', 'CustSegError', 'SchemaError', 'DataError', 'ArtifactError', 'Where',
-           'validate_customers', 'validate_record', 'sniff_separator', 'read_text_table', 'load_customers',
+           'validate_customers', 'validate_record', 'sniff_separator', 'read_text_table', 'in_file', 'load_customers',
            'fold_marital_status', 'treat_birth_years', 'income_fence', 'treat_extreme_income', 'IncomeByTotalSpending',
            'total_spending', 'impute_income', 'drop_constant_columns', 'CustomerCleaner', 'clean_report',
            'write_customers', 'write_csv', 'write_atomically', 'sha256_file', 'Ingested', 'split_customers', 'ingest']
@@ -274,6 +274,12 @@ def read_text_table(path:Path|str, # a CSV/TSV file
     return table.to_pandas()
 
 # %% ../nbs/00_data.ipynb #292d7a05
+def in_file(path:str|Path, # the file the error was found in
+            error:CustSegError, # the error, worded without the file
+           ) -> CustSegError:
+    "The same kind of error, its message starting with the file's name (once)."
+    return error if str(error).startswith("file '") else type(error)(f"file '{Path(path).name}': {error}")
+
 def load_customers(source:str|Path|pd.DataFrame|None=None, # file path (TSV/CSV/Parquet), DataFrame, or None for the embedded sample
                   ) -> pd.DataFrame:
     "Read and validate customers; typed columns, `Dt_Customer` as dates, `Income` may be NaN."
@@ -292,7 +298,7 @@ def load_customers(source:str|Path|pd.DataFrame|None=None, # file path (TSV/CSV/
         df = read_text_table(path, typed=False)  # locate the bad cell with the exact messages below
     if len(df) == 0: raise SchemaError(f"file '{path}' has a header but no customers")
     try: return validate_customers(df, first_line=2)
-    except CustSegError as e: raise type(e)(f"file '{path.name}': {e}") from None
+    except CustSegError as e: raise in_file(path, e) from None
 
 # %% ../nbs/00_data.ipynb #b63d6077
 MARITAL_CANONICAL = ("Married", "Together", "Single", "Divorced", "Widow")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .clustering import Manifest, train
-from .data import REQUIRED, CustSegError, DataError, SchemaError
+from .data import REQUIRED, CustSegError, DataError, SchemaError, in_file
 from .scoring import SCORE_COLUMNS, ScoringSummary, Segmenter, customer_chunks, nearest_segments
 
 logger = logging.getLogger(__name__)
@@ -46,9 +46,6 @@ def partition_files(input:str|Path, # a folder of customer files, a glob pattern
 # %% ../nbs/07_scale.ipynb #0f1765f9
 PARTITION_CHUNK = 250_000  # customers read at a time inside a partition
 
-def _in_file(path:Path, e:CustSegError) -> CustSegError:
-    "The same error, naming the file if it does not already."
-    return e if str(e).startswith("file '") else type(e)(f"file '{path.name}': {e}")
 
 def read_partition(path:str|Path, # one customer file (CSV/TSV/Parquet)
                    text_ids:bool=False, # IDs are text in this data set (numbers are then written as text)
@@ -56,7 +53,7 @@ def read_partition(path:str|Path, # one customer file (CSV/TSV/Parquet)
     "Validated customers of one file, the schema's required columns; errors name the file, line or row, and ID."
     path = Path(path)
     try: chunks = list(customer_chunks(path, PARTITION_CHUNK))
-    except CustSegError as e: raise _in_file(path, e) from None
+    except CustSegError as e: raise in_file(path, e) from None
     cols = {c: np.concatenate([ch[c] for ch in chunks]) for c in REQUIRED}
     ids = cols["ID"]
     if text_ids: cols["ID"] = ids.astype(str).astype(object)
@@ -73,7 +70,7 @@ def customer_partitions(input:str|Path, # folder, glob pattern or file of custom
     files = partition_files(input)
     first = customer_chunks(files[0], 1_000)
     try: head = next(first)
-    except CustSegError as e: raise _in_file(files[0], e) from None
+    except CustSegError as e: raise in_file(files[0], e) from None
     finally: first.close()
     meta = pd.DataFrame({c: head[c] for c in REQUIRED}).head(0)
     text_ids = meta.ID.dtype.kind not in "iu"

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .clustering import Manifest, library_versions
+from .clustering import PRODUCT_WORDS, Manifest, library_versions
 from .data import (CATEGORICAL, CONSTANT_COLUMNS, REQUIRED, ArtifactError, CustSegError, SchemaError,
                              Where, _arrow_types, _check_ids, _check_text_column, _clean_names, _read_header,
-                             _validate_columns, load_customers, sniff_separator, validate_record, write_atomically)
+                             _validate_columns, in_file, load_customers, sniff_separator, validate_record, write_atomically)
 
 logger = logging.getLogger(__name__)
 
@@ -209,8 +209,6 @@ def predict(self:Segmenter, customers, # DataFrame, path (TSV/CSV/Parquet), or d
     return self.result_frame(cols["ID"], nearest_segments(X, self.centroids))
 
 # %% ../nbs/04_scoring.ipynb #e6b2de43
-_PRODUCTS = {"Share_Wines": "wine", "Share_Fruits": "fruit", "Share_Meat": "meat", "Share_Fish": "fish",
-             "Share_Sweets": "sweets", "Share_Gold": "gold products"}
 _CHANNELS = {"Share_Web": "online", "Share_Catalog": "from the catalog", "Share_Store": "in store"}
 DESCRIBED_AS = {"Log_Total_Spending": "Total_Spending"}  # clustering feature → the value that describes it in words
 
@@ -228,7 +226,7 @@ def describe_feature(feature:str, # the value's feature name (e.g. 'Deals_Share'
     if feature == "Deals_Share": return f"buys {value:.0%} of purchases on deals vs {base:.0%} for all customers"
     if feature == "NumWebVisitsMonth": return f"visits the website {value:.0f} times a month vs {base:.1f} on average"
     if feature == "Recency": return f"last bought {value:.0f} days ago vs {base:.0f} on average"
-    if feature in _PRODUCTS: return f"puts {value:.0%} of spending on {_PRODUCTS[feature]} vs {base:.0%} for all customers"
+    if feature in PRODUCT_WORDS: return f"puts {value:.0%} of spending on {PRODUCT_WORDS[feature]} vs {base:.0%} for all customers"
     if feature in _CHANNELS: return f"makes {value:.0%} of purchases {_CHANNELS[feature]} vs {base:.0%} for all customers"
     return f"has {feature} = {value:,.3g} vs {base:,.3g} on average"
 
@@ -370,9 +368,6 @@ def _line_start(path:Path, line:int) -> int:
             seen, pos = seen + n, pos + len(block)
     return pos
 
-def _in_file(path:Path, e:CustSegError) -> CustSegError:
-    "The same error, prefixed with the file name like `load_customers` does."
-    return type(e)(f"file '{path.name}': {e}")
 
 def _text_chunks(path:Path, chunksize:int) -> Iterator[dict[str, np.ndarray]]:
     "Validated chunks of a delimited text file (see `customer_chunks`)."
@@ -381,7 +376,7 @@ def _text_chunks(path:Path, chunksize:int) -> Iterator[dict[str, np.ndarray]]:
     sep = sniff_separator(header)
     names = _clean_names(header.rstrip("\r\n").split(sep))
     try: _validate_columns({c: np.zeros(0) for c in names if c in REQUIRED}, Where())  # missing columns → the data layer's message
-    except CustSegError as e: raise _in_file(path, e) from None
+    except CustSegError as e: raise in_file(path, e) from None
     wanted = [c for c in names if c in REQUIRED or c in CONSTANT_COLUMNS]
     with open(path, "rb") as f: head = f.read(1 << 20)
     row_bytes = len(head)/max(head.count(b"\n"), 1)
@@ -415,7 +410,7 @@ def _text_chunks(path:Path, chunksize:int) -> Iterator[dict[str, np.ndarray]]:
                 continue
             if batch.num_rows == 0: continue
             try: cols = _validate_columns(_chunk_columns(batch, typed), Where(first_line=2 + done))
-            except CustSegError as e: raise _in_file(path, e) from None
+            except CustSegError as e: raise in_file(path, e) from None
             ids.append(cols["ID"])
             done += batch.num_rows
             yield cols
@@ -423,7 +418,7 @@ def _text_chunks(path:Path, chunksize:int) -> Iterator[dict[str, np.ndarray]]:
     if done == 0: raise SchemaError(f"file '{path}' has a header but no customers")
     if len(ids) > 1:
         try: _check_ids(np.concatenate(ids), Where(first_line=2))  # duplicates across chunks
-        except CustSegError as e: raise _in_file(path, e) from None
+        except CustSegError as e: raise in_file(path, e) from None
 
 def _parquet_chunks(path:Path, chunksize:int) -> Iterator[dict[str, np.ndarray]]:
     "Validated chunks of a Parquet file (see `customer_chunks`)."
