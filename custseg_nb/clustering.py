@@ -449,9 +449,9 @@ def train(data=None, # customer file path, DataFrame, or None for the embedded s
     metrics = {**separation_metrics(Xs, labels[sample], seed), "stability_ari": float(sweep.stability_ari[chosen]),
                "pca2_variance": float(pca.explained_variance_ratio_.sum())}
     if len(ingested.test) >= 2 * chosen:
-        test_labels = model.predict(pipe.transform(ingested.test))
-        if len(set(test_labels)) > 1:
-            metrics["test_silhouette"] = separation_metrics(pipe.transform(ingested.test), test_labels, seed)["silhouette"]
+        X_test = pipe.transform(ingested.test)
+        test_labels = model.predict(X_test)
+        if len(set(test_labels)) > 1: metrics["test_silhouette"] = separation_metrics(X_test, test_labels, seed)["silhouette"]
     profile, base = profile_segments(engineered, labels), base_profile(engineered)
     zprofile = standardized_profile(profile, base)
     names = name_segments(zprofile)

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from .clustering import bin_shares
-from .data import load_customers
 
 # %% ../nbs/06_monitoring.ipynb #2bcc4e1f
 PSI_WATCH, PSI_DRIFT = 0.10, 0.25  # the usual thresholds: below watch is stable, from drift on it has drifted
@@ -91,15 +90,14 @@ def drift_report(new, # new customers: path, DataFrame (raw, in the Kaggle forma
                  artifacts="artifacts", # trained model folder, or a loaded `Segmenter`
                 ) -> DriftReport:
     "Compare new customers with a model's training data: PSI per input feature and the segment mix."
-    from custseg_nb.scoring import Segmenter
+    from custseg_nb.scoring import Segmenter, nearest_segments
     seg = artifacts if isinstance(artifacts, Segmenter) else Segmenter.load(artifacts)
-    customers = load_customers(new)
-    clean = seg.manifest.load("preprocessor").named_steps["clean"].transform(customers)
-    features = feature_drift(clean, seg.manifest["drift_reference"]["features"])
+    cleaned = seg.cleaner.transform_columns(seg.columns(new))  # validated and cleaned once, for both views
+    features = feature_drift(pd.DataFrame(cleaned), seg.manifest["drift_reference"]["features"])
     train_shares = np.asarray(seg.manifest["drift_reference"]["segment_shares"])
-    scored = seg.predict(customers)
-    new_shares = np.bincount(scored.segment, minlength=len(train_shares))/len(scored)
+    labels = nearest_segments(seg.scaling(seg.features.transform_columns(cleaned)), seg.centroids)["segment"]
+    new_shares = np.bincount(labels, minlength=len(train_shares))/len(labels)
     segments = pd.DataFrame({"segment": range(len(train_shares)), "name": seg.manifest.segment_names,
                              "training share": train_shares, "new share": new_shares,
                              "change": 100*(new_shares - train_shares)})
-    return DriftReport(features, segments, len(customers), psi(train_shares, new_shares))
+    return DriftReport(features, segments, len(cleaned["ID"]), psi(train_shares, new_shares))
