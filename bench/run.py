@@ -34,7 +34,7 @@ def peak_rss_mb() -> float:
 # ---------------------------------------------------------------- children: one measurement per fresh process
 def child_write(work:str) -> dict:
     "The input files (not timed): Kaggle-format files of each size, and a million customers as 10 Parquet partitions."
-    from custseg_nb.data import write_customers
+    from custseg_nb.files import write_customers
     from custseg_nb.synth import synth_customers
     work = Path(work)
     files = {n: str(write_customers(synth_customers(n, seed=1), work/f"customers_{n}.csv")) for n in sorted(set(TRAIN_ROWS) | set(SEED_ROWS))}
@@ -46,7 +46,7 @@ def child_write(work:str) -> dict:
 
 def child_train(path:str, out:str) -> dict:
     "custseg_nb's train: ingest, sweep K with stability, fit, profiles, artifacts."
-    from custseg_nb.clustering import train
+    from custseg_nb.training import train
     started = time.perf_counter()
     manifest = train(path, out=out, progress=False)
     return {"seconds": time.perf_counter() - started, "rss_mb": peak_rss_mb(), "k": manifest["k"]}
@@ -64,7 +64,7 @@ def child_seed_train(path:str, out:str) -> dict:
     "The seed's way on the same features: for K = 2..10 fit the Pipeline and take the silhouette over ALL rows; keep the best."
     import joblib
     from sklearn.metrics import silhouette_score
-    from custseg_nb.data import load_customers
+    from custseg_nb.files import load_customers
     from custseg_nb.features import CLUSTER_FEATURES, build_pipeline
     started = time.perf_counter()
     features = build_pipeline()[:-1].fit_transform(load_customers(path))[list(CLUSTER_FEATURES)]  # cleaning + features
@@ -91,7 +91,8 @@ def child_latency(model:str, sample:str) -> dict:
     "p50/p99 of Segmenter.predict(dict) for one customer typed as text, and of the seed's one-row Pipeline.predict."
     import pandas as pd
     from sklearn.pipeline import Pipeline
-    from custseg_nb.data import DATE_FORMAT, load_customers
+    from custseg_nb.schema import DATE_FORMAT
+    from custseg_nb.files import load_customers
     from custseg_nb.scoring import Segmenter
     seg = Segmenter.load(model)
     customers = load_customers(sample)

@@ -6,8 +6,8 @@ from urllib.parse import urlparse
 import pandas as pd
 import pytest
 
-from custseg_nb.clustering import Manifest
-from custseg_nb.data import write_customers
+from custseg_nb.model import Manifest
+from custseg_nb.files import write_customers
 from custseg_nb.synth import synth_customers
 
 PAGE_TIMEOUT = 90_000  # ms: the first page load starts a kernel and imports the scientific stack
@@ -41,7 +41,7 @@ def upload(pg, path):
 def test_score_one_customer(app_server, page, output_dir, capsys):
     manifest = Manifest.read(app_server.artifacts)
     assert page.locator(".custseg-Income input").input_value() not in ("", "0")  # pre-filled: the typical customer
-    assert "from custseg_nb.app import" not in page.content()  # Voila stripped the page notebook's code
+    assert "from custseg_nb.page import" not in page.content()  # Voila stripped the page notebook's code
     page.locator(".custseg-Income input").fill("95000")
     page.get_by_text("Spending (last 2 years)").click()
     page.locator(".custseg-MntWines input").fill("1100")

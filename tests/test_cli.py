@@ -21,7 +21,7 @@ def test_version():
 @pytest.fixture(scope="module")
 def kaggle_files(tmp_path_factory):
     "Customer files in the real Kaggle format (tab, CRLF, dd-mm-yyyy, blank incomes): a fresh draw, a shifted one, a broken one."
-    from custseg_nb.data import write_customers
+    from custseg_nb.files import write_customers
     from custseg_nb.synth import synth_customers
     folder = tmp_path_factory.mktemp("files")
     fresh = synth_customers(1500, seed=77)
@@ -105,7 +105,7 @@ def test_report_is_self_contained(tmp_path, kaggle_files):
 def partitions(tmp_path_factory):
     "A folder of three customer files in the Kaggle format (one draw split in three, so IDs are unique across files), and the draw."
     import numpy as np
-    from custseg_nb.data import write_customers
+    from custseg_nb.files import write_customers
     from custseg_nb.synth import synth_customers
     folder = tmp_path_factory.mktemp("partitions")/"customers"
     folder.mkdir()
