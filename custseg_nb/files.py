@@ -8,6 +8,7 @@ __all__ = ['is_parquet', 'sniff_separator', 'read_text_table', 'in_file', 'load_
 
 # %% ../nbs/02_files.ipynb #9e3d9c79
 import csv
+import errno
 import hashlib
 import os
 import tempfile
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import (AMOUNTS, CATEGORICAL, CONSTANT_COLUMNS, DATE_FORMAT, PARQUET_SUFFIXES, REQUIRED,
-                               SAMPLE_PATH, WHOLE, CustSegError, SchemaError)
+from .schema import (AMOUNTS, CATEGORICAL, CONSTANT_COLUMNS, DATE_FORMAT, DATE_RANGE, PARQUET_SUFFIXES, REQUIRED,
+                               SAMPLE_PATH, WHOLE, CustSegError, OutputError, SchemaError, printable)
 from .validation import Where, check_ids, check_text_column, clean_names, validate_columns, validate_customers
 
 # %% ../nbs/02_files.ipynb #42b4b9a9
@@ -37,14 +38,30 @@ def sniff_separator(header:str, # the file's first line
     if counts[sep] == 0: raise SchemaError("cannot find a column separator (tab, comma or semicolon) in the header line")
     return sep
 
+# %% ../nbs/02_files.ipynb #h1a041
+def _is_text(arr) -> bool: return str(arr.type) in ("string", "large_string")
+
+def _finite(table) -> bool:
+    "True unless a float column holds NaN or ±inf (pyarrow reads the text 'nan', 'inf' and 1e309 so; a blank is null)."
+    import pyarrow as pa, pyarrow.compute as pc
+    return all(pc.all(pc.is_finite(col)).as_py() is not False for col in table.columns if pa.types.is_floating(col.type))
+
+def _line_shift(columns) -> np.ndarray|None:
+    "Per row, the newlines inside quoted cells of the rows before it, then their total; None when no cell holds one."
+    import pyarrow.compute as pc
+    inside = None
+    for arr in columns:
+        if not _is_text(arr): continue  # a number cannot hold a newline
+        n = pc.count_substring(arr, "\n").fill_null(0).to_numpy()
+        if n.any(): inside = n if inside is None else inside + n
+    return None if inside is None else np.concatenate([[0], np.cumsum(inside)])
+
 # %% ../nbs/02_files.ipynb #46bdf9de
 def _arrow_types() -> dict:
-    "pyarrow column types for the fast typed read of a customer file."
+    "pyarrow column types for the fast typed read of a customer file; IDs are read as text (validation types them exactly)."
     import pyarrow as pa
-    types = {c: pa.float64() for c in AMOUNTS}
-    types.update({c: pa.int64() for c in WHOLE + CONSTANT_COLUMNS})
-    types.update({c: pa.string() for c in CATEGORICAL + ("Dt_Customer",)})
-    return types
+    types = {c: pa.float64() for c in AMOUNTS} | {c: pa.int64() for c in WHOLE + CONSTANT_COLUMNS}
+    return types | {c: pa.string() for c in CATEGORICAL + ("Dt_Customer", "ID")}
 
 def _read_header(path:Path) -> str:
     "First line of a text file, decoded; SchemaError if the file is empty or not text."
@@ -53,24 +70,35 @@ def _read_header(path:Path) -> str:
     try: return first.decode("utf-8-sig")
     except UnicodeDecodeError as e: raise SchemaError(f"file '{path}' is not UTF-8 text (or Parquet); export it as UTF-8 CSV/TSV") from e
 
-def read_text_table(path:Path|str, # a CSV/TSV file
-                    typed:bool=True, # parse numbers and flags while reading (fast); False keeps every cell as text
-                   ) -> pd.DataFrame:
-    "Read a delimited customer file with pyarrow; raises `SchemaError` for empty or unreadable files."
-    import pyarrow as pa, pyarrow.csv as pacsv
-    path = Path(path)
+def _text_layout(path:Path) -> tuple[str, list[str]]:
+    "Separator and column names (cleaned, none repeated) of a delimited file, from its header line."
     header = _read_header(path)
     sep = sniff_separator(header)
-    names = clean_names(next(csv.reader([header.rstrip("\r\n")], delimiter=sep)))  # handles quoted names
+    return sep, clean_names(next(csv.reader([header.rstrip("\r\n")], delimiter=sep)))  # handles quoted names
+
+def _unreadable(path:Path, e:Exception) -> SchemaError:
+    "The one-line error for a file pyarrow cannot parse as a table (its message may quote a raw line: escaped)."
+    return SchemaError(f"file '{path}' cannot be read as a table: {printable((str(e).splitlines() or [''])[0])}")
+
+def _text_table(path:Path, typed:bool=True):
+    "The pyarrow table of a delimited customer file (see `read_text_table`)."
+    import pyarrow as pa, pyarrow.csv as pacsv
+    sep, names = _text_layout(path)
     types = _arrow_types() if typed else {c: pa.string() for c in names}
-    convert = pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True,
-                                   quoted_strings_can_be_null=True)
+    convert = pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True)
     try:
         table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=sep),
                                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1), convert_options=convert)
-    except pa.ArrowInvalid as e:
-        raise SchemaError(f"file '{path}' cannot be read as a table: {str(e).splitlines()[0]}") from e
-    return table.to_pandas()
+    except pa.ArrowInvalid as e: raise _unreadable(path, e) from e
+    if typed and not _finite(table):
+        raise SchemaError(f"file '{path}' has a number that is not finite (inf, nan or beyond 1e308); read it with typed=False to find it")
+    return table
+
+def read_text_table(path:Path|str, # a CSV/TSV file
+                    typed:bool=True, # parse numbers and flags while reading (fast); False keeps every cell as text
+                   ) -> pd.DataFrame:
+    "Read a delimited customer file with pyarrow; raises `SchemaError` for empty, unreadable or (typed) non-finite files."
+    return _text_table(Path(path), typed).to_pandas()
 
 # %% ../nbs/02_files.ipynb #292d7a05
 def in_file(path:str|Path, # the file the error was found in
@@ -78,7 +106,7 @@ def in_file(path:str|Path, # the file the error was found in
            ) -> CustSegError:
     "The same kind of error, its message starting with the file's name (once), caused by `error`: `raise in_file(path, e)`."
     if str(error).startswith("file '"): return error  # already named: re-raised as it is, not chained to itself
-    named = type(error)(f"file '{Path(path).name}': {error}")
+    named = type(error)(f"file '{printable(Path(path).name)}': {error}")
     named.__cause__ = error  # what `raise ... from error` would set, so --verbose shows the original
     return named
 
@@ -91,13 +119,23 @@ def load_customers(source:str|Path|pd.DataFrame|None=None, # file path (TSV/CSV/
     if not path.exists(): raise SchemaError(f"file '{path}' does not exist")
     if path.is_dir(): raise SchemaError(f"'{path}' is a folder; give the path of one customer file")
     if is_parquet(path):
+        _parquet_names(path)  # a repeated column: one line, not pandas' error
         try: df = pd.read_parquet(path)
         except Exception as e: raise SchemaError(f"file '{path}' is not a readable Parquet file ({type(e).__name__})") from e
         return validate_customers(df)
-    try: df = read_text_table(path, typed=True)
-    except SchemaError: df = read_text_table(path, typed=False)  # a cell did not convert: validation below names it
-    if len(df) == 0: raise SchemaError(f"file '{path}' has a header but no customers")
-    try: return validate_customers(df, first_line=2)
+    try:
+        try: table = _text_table(path, typed=True)
+        except SchemaError: table = _text_table(path, typed=False)  # a cell did not convert: validation below names it
+        if table.num_rows == 0: raise SchemaError(f"file '{path}' has a header but no customers")
+        return validate_customers(table.to_pandas(), first_line=2, line_shift=_line_shift(table.columns))
+    except CustSegError as e: raise in_file(path, e)
+
+def _parquet_names(path:Path) -> list[str]:
+    "Cleaned column names of a Parquet file; `SchemaError` naming the file if one repeats or the file is not Parquet."
+    import pyarrow.parquet as pq
+    try: names = pq.read_schema(path).names
+    except Exception as e: raise SchemaError(f"file '{path}' is not a readable Parquet file ({type(e).__name__})") from e
+    try: return clean_names(names)
     except CustSegError as e: raise in_file(path, e)
 
 # %% ../nbs/02_files.ipynb #056057af
@@ -133,22 +171,42 @@ def write_csv(df:pd.DataFrame, # any table; dates are written as yyyy-mm-dd
 # %% ../nbs/02_files.ipynb #13fb37f8
 def write_atomically(writers:Mapping[Path|str, Callable[[Path], object]], # destination → function writing to a given temp path
                     ) -> list[Path]:
-    "Write several files so that either all are replaced or none is."
+    "Write several files so that either all are replaced or none is; `OutputError` says which path cannot be written and why."
     staged = []
     try:
         for dest, write in writers.items():
             dest = Path(dest)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-            os.close(fd)
+            if dest.is_dir(): raise OutputError(f"cannot write '{printable(dest)}': it is a folder; give a file name")
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+                os.close(fd)
+            except OSError as e: raise _output_error(dest, e) from e
             staged.append((Path(tmp), dest))
-            write(Path(tmp))
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        for tmp, dest in staged: os.replace(tmp, dest)
+            try:
+                write(Path(tmp))
+                os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+            except OSError as e:
+                if isinstance(e, CustSegError) or (e.filename is not None and str(e.filename) != tmp): raise  # another file's (the input's)
+                raise _output_error(dest, e) from e
+        for tmp, dest in staged:
+            try: os.replace(tmp, dest)
+            except OSError as e: raise _output_error(dest, e) from e
     except BaseException:
         for tmp, _ in staged: tmp.unlink(missing_ok=True)
         raise
     return [dest for _, dest in staged]
+
+_OUTPUT_REASONS = {errno.ENOSPC: "the disk is full; free some space or write elsewhere", errno.EDQUOT: "the disk quota is used up",
+                   errno.EROFS: "it is on a read-only file system", errno.EISDIR: "it is a folder; give a file name"}
+
+def _output_error(dest:Path, e:OSError) -> OutputError:
+    "The one-line error for an OSError met while writing `dest`."
+    file = next((p for p in dest.parents if p.exists() and not p.is_dir()), None)
+    if file is not None: reason = f"'{printable(file)}' is a file, not a folder"
+    elif e.errno in (errno.EACCES, errno.EPERM): reason = f"its folder '{printable(dest.parent)}' is read-only for you"
+    else: reason = _OUTPUT_REASONS.get(e.errno) or printable((str(e).splitlines() or [type(e).__name__])[0])
+    return OutputError(f"cannot write '{printable(dest)}': {reason}")
 
 def _umask() -> int:
     "The process umask (read by setting and restoring it)."
@@ -177,7 +235,8 @@ def kaggle_dates(strings, # pyarrow string array of dates
     if (digits < 0).any() or (digits > 9).any() or (chars[:, [2, 5]] != ord("-") - ord("0")).any(): return None
     day, month = chars[:, 0]*10 + chars[:, 1], chars[:, 3]*10 + chars[:, 4]
     year = chars[:, 6]*1000 + chars[:, 7]*100 + chars[:, 8]*10 + chars[:, 9]
-    if (month < 1).any() or (month > 12).any() or (year < 1900).any() or (year > 2100).any() or (day < 1).any(): return None
+    first_year, last_year = (int(d[:4]) for d in DATE_RANGE)  # beyond 2262, datetime64[ns] would wrap
+    if (month < 1).any() or (month > 12).any() or (year < first_year).any() or (year > last_year).any() or (day < 1).any(): return None
     months = (year - 1970)*12 + month - 1
     first = months.astype("datetime64[M]").astype("datetime64[D]")
     if (day > ((months + 1).astype("datetime64[M]").astype("datetime64[D]") - first).astype("int64")).any(): return None
@@ -190,11 +249,7 @@ class _RowsFrom(Where):
     offset: int = 0
     def __call__(self, i:int) -> str:
         pos = f"row {self.offset + i + 1}"
-        return pos + (f" (ID {self.ids[i]})" if self.ids is not None and i < len(self.ids) else "")
-
-def _is_text(arr) -> bool:
-    import pyarrow as pa
-    return pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+        return pos + (f" (ID {printable(self.ids[i])})" if self.ids is not None and i < len(self.ids) else "")
 
 def _chunk_columns(batch, # a pyarrow RecordBatch of customers
                    typed:bool=True, # False when every column was read as text (the exact-message path)
@@ -256,18 +311,9 @@ class _ReadAhead:
         if self.source is not None: self.source.close()
 
 # %% ../nbs/02_files.ipynb #3bcc7d30
-def _line_start(path:Path, line:int) -> int:
-    "Byte offset where 0-based `line` of a file starts (counting newlines, a megabyte at a time)."
-    seen, pos = 0, 0
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            n = block.count(b"\n")
-            if seen + n >= line:
-                at = -1
-                for _ in range(line - seen): at = block.index(b"\n", at + 1)
-                return pos + at + 1
-            seen, pos = seen + n, pos + len(block)
-    return pos
+def _header_end(path:Path) -> int:
+    "Byte offset where the line after the header starts."
+    with open(path, "rb") as f: return len(f.readline())
 
 def _rest_is_blank(path:Path, start:int) -> bool:
     "True when nothing but whitespace follows byte `start` of the file (a header with no customers after it)."
@@ -281,21 +327,19 @@ def _rest_is_blank(path:Path, start:int) -> bool:
 def _text_chunks(path:Path, chunksize:int) -> Iterator[dict[str, np.ndarray]]:
     "Validated chunks of a delimited text file (see `customer_chunks`)."
     import pyarrow as pa, pyarrow.csv as pacsv
-    header = _read_header(path)
-    sep = sniff_separator(header)
-    names = clean_names(header.rstrip("\r\n").split(sep))
-    try: validate_columns({c: np.zeros(0) for c in names if c in REQUIRED}, Where())  # missing columns → validation's message
+    try:
+        sep, names = _text_layout(path)
+        validate_columns({c: np.zeros(0) for c in names if c in REQUIRED}, Where())  # missing columns → validation's message
     except CustSegError as e: raise in_file(path, e)
     wanted = [c for c in names if c in REQUIRED or c in CONSTANT_COLUMNS]
     with open(path, "rb") as f: head = f.read(1 << 20)
     row_bytes = len(head)/max(head.count(b"\n"), 1)
     block = int(min(max(chunksize*row_bytes, 1 << 16), 1 << 30))  # chunks are cut by bytes: about `chunksize` rows
-    def reader(done:int, typed:bool):
-        "A read-ahead reader of the customers after the first `done`, typed like `load_customers` or all text."
-        types = _arrow_types() if typed else {c: pa.string() for c in wanted}
-        convert = pacsv.ConvertOptions(column_types=types, include_columns=wanted, null_values=[""],
-                                       strings_can_be_null=True, quoted_strings_can_be_null=True)
-        start = _line_start(path, 1 + done)  # past the header and the customers already read
+    start = _header_end(path)
+    def reader(typed:bool):
+        "A read-ahead reader of every customer, typed like `load_customers` (other columns as text) or all text."
+        types = {c: pa.string() for c in names} | (_arrow_types() if typed else {})  # every column: its newlines count
+        convert = pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True)
         if _rest_is_blank(path, start): return _ReadAhead(iter(()))
         source = pa.OSFile(str(path))
         source.seek(start)
@@ -304,29 +348,35 @@ def _text_chunks(path:Path, chunksize:int) -> Iterator[dict[str, np.ndarray]]:
         except pa.ArrowInvalid as e:
             source.close()
             if typed: return None  # the text read decides: a cell to name, or no table at all
-            raise SchemaError(f"file '{path}' cannot be read as a table: {str(e).splitlines()[0]}") from e
-    done, typed, ids = 0, True, []
-    batches = reader(0, True)
-    if batches is None: batches, typed = reader(0, False), False  # the first chunk already has a cell that is not a number
+            raise _unreadable(path, e) from e
+    done, lines, skip, typed, ids, shifts = 0, 0, 0, True, [], []
+    batches = reader(True)
+    if batches is None: batches, typed = reader(False), False  # the first chunk already has a cell that is not a number
     try:
         while True:
-            try: batch = next(batches)
+            try:
+                batch = next(batches)
+                if typed and not _finite(batch): raise pa.ArrowInvalid("a number is not finite")  # validation words it from the text
             except StopIteration: break
             except pa.ArrowInvalid as e:
-                if not typed: raise SchemaError(f"file '{path}' cannot be read as a table: {str(e).splitlines()[0]}") from e
-                batches.close()  # a cell is not a number: read the rest as text, so validation can say which
-                batches, typed = reader(done, False), False
+                if not typed: raise _unreadable(path, e) from e
+                batches.close()  # read again as text from the start, skipping the rows already validated, so validation can say which cell
+                batches, typed, skip = reader(False), False, done
                 continue
+            if skip: batch, skip = batch.slice(min(skip, batch.num_rows)), max(skip - batch.num_rows, 0)
             if batch.num_rows == 0: continue
-            try: cols = validate_columns(_chunk_columns(batch, typed), Where(first_line=2 + done))
+            shift = _line_shift(batch.columns)  # rows spanning several lines (quoted newlines) move the lines below them
+            try: cols = validate_columns(_chunk_columns(batch.select(wanted), typed), Where(first_line=2 + done + lines, line_shift=shift))
             except CustSegError as e: raise in_file(path, e)
-            ids.append(cols["ID"])
-            done += batch.num_rows
+            ids.append(cols["ID"]); shifts.append((lines, shift))
+            done, lines = done + batch.num_rows, lines + (0 if shift is None else int(shift[-1]))
             yield cols
     finally: batches.close()
     if done == 0: raise SchemaError(f"file '{path}' has a header but no customers")
-    if len(ids) > 1:
-        try: check_ids(np.concatenate(ids), Where(first_line=2))  # duplicates across chunks
+    if len(ids) > 1:  # duplicates across chunks, positions as in the whole file
+        if len({i.dtype.kind for i in ids}) > 1: ids = [i.astype(str).astype(object) for i in ids]  # numbers in some chunks, text in others
+        shift = None if lines == 0 else np.concatenate([at + (np.zeros(len(i), "int64") if s is None else s[:-1]) for i, (at, s) in zip(ids, shifts)])
+        try: check_ids(np.concatenate(ids), Where(first_line=2, line_shift=shift))
         except CustSegError as e: raise in_file(path, e)
 
 # %% ../nbs/02_files.ipynb #ab974487
@@ -335,7 +385,7 @@ def _parquet_chunks(path:Path, chunksize:int) -> Iterator[dict[str, np.ndarray]]
     import pyarrow.parquet as pq
     try: pf = pq.ParquetFile(path)
     except Exception as e: raise SchemaError(f"file '{path}' is not a readable Parquet file ({type(e).__name__})") from e
-    raw = dict(zip(clean_names(pf.schema_arrow.names), pf.schema_arrow.names))
+    raw = dict(zip(_parquet_names(path), pf.schema_arrow.names))
     validate_columns({c: np.zeros(0) for c in raw if c in REQUIRED}, Where())  # missing columns
     if pf.metadata.num_rows == 0: raise SchemaError("the data has a header but no customers")
     check_ids(pf.read(columns=[raw["ID"]]).column(0).to_numpy(), Where())  # IDs of the whole file: duplicates, blanks

@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['RESOURCES', 'PROFILE_PATH', 'SAMPLE_PATH', 'SPENDING', 'CHANNELS', 'CAMPAIGNS', 'FLAGS', 'CATEGORICAL',
            'CONSTANT_COLUMNS', 'AMOUNTS', 'WHOLE', 'COLUMNS', 'REQUIRED', 'DATE_FORMAT', 'PARQUET_SUFFIXES',
-           'FILE_SUFFIXES', 'PRODUCT_WORDS', 'CHANNEL_WORDS', 'CustSegError', 'SchemaError', 'DataError',
-           'ParameterError', 'ArtifactError']
+           'FILE_SUFFIXES', 'AMOUNT_RANGE', 'COUNT_RANGE', 'CHILD_RANGE', 'FLAG_RANGE', 'YEAR_RANGE', 'RANGES',
+           'DATE_RANGE', 'PRODUCT_WORDS', 'CHANNEL_WORDS', 'CustSegError', 'SchemaError', 'DataError', 'ParameterError',
+           'ArtifactError', 'OutputError', 'printable']
 
 # %% ../nbs/00_schema.ipynb #41e809a8
 import importlib.util
@@ -28,6 +29,15 @@ class ParameterError(CustSegError, ValueError):
 class ArtifactError(CustSegError, RuntimeError):
     "A trained model is missing, was changed on disk, or was made with incompatible library versions."
 
+class OutputError(CustSegError, OSError):
+    "A result cannot be written: the path is a folder, its folder is read-only or a file, or the disk is full."
+
+# %% ../nbs/00_schema.ipynb #h1a002
+def printable(v) -> str:
+    "`v` as text with control characters (escapes, CR, LF, NUL, tabs) written as Python escapes, so a message stays one printable line."
+    text = str(v)
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
 # %% ../nbs/00_schema.ipynb #4ce49f50
 RESOURCES = Path(importlib.util.find_spec("custseg_nb").origin).parent/"resources"  # works in the notebook too
 PROFILE_PATH = RESOURCES/"marketing_campaign_profile.json"  # aggregate facts of the real Kaggle file
@@ -48,6 +58,12 @@ REQUIRED = tuple(c for c in COLUMNS if c not in CONSTANT_COLUMNS)
 DATE_FORMAT = "%d-%m-%Y"  # how the real file writes Dt_Customer
 PARQUET_SUFFIXES = (".parquet", ".pq")  # a file with one of these suffixes is read and written as Parquet
 FILE_SUFFIXES = (".csv", ".tsv", ".txt") + PARQUET_SUFFIXES  # what a customer file may be called (uploads, partitions)
+
+# %% ../nbs/00_schema.ipynb #h1a005
+AMOUNT_RANGE, COUNT_RANGE, CHILD_RANGE, FLAG_RANGE, YEAR_RANGE = (0, 1e9), (0, 100_000), (0, 20), (0, 1), (1800, 2100)
+RANGES = ({c: AMOUNT_RANGE for c in AMOUNTS} | {c: COUNT_RANGE for c in WHOLE + CONSTANT_COLUMNS} |
+          {c: CHILD_RANGE for c in ("Kidhome", "Teenhome")} | {c: FLAG_RANGE for c in FLAGS} | {"Year_Birth": YEAR_RANGE})
+DATE_RANGE = ("1900-01-01", "2100-12-31")  # enrolment dates outside are refused (datetime64[ns] itself ends in 2262)
 
 # %% ../nbs/00_schema.ipynb #62be2127
 PRODUCT_WORDS = {"MntWines": "wine", "MntFruits": "fruit", "MntMeatProducts": "meat", "MntFishProducts": "fish",

@@ -1,0 +1,146 @@
+"""End-to-end: hostile customer files and unwritable outputs give exit 2 and one printable line, never a traceback or a partial file."""
+import csv
+
+import pytest
+from conftest import custseg
+
+HUGE_ID = "92233720368547758070"  # beyond int64: kept as the text written, never -9223372036854775808
+ROW = 50  # the customer each hostile file spoils; its file line is ROW + 2 (the header is line 1)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    "A small model trained once by `custseg train` on the embedded sample."
+    out = tmp_path_factory.mktemp("model")/"artifacts"
+    r = custseg("train", "--out", out, "--k", "3")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    "200 synthetic customers in the real Kaggle format (tab, CRLF, dd-mm-yyyy)."
+    from custseg_nb.files import write_customers
+    from custseg_nb.synth import synth_customers
+    return write_customers(synth_customers(200, seed=5), tmp_path_factory.mktemp("clean")/"customers.csv")
+
+
+def cell(col, value):
+    "Edit of a file's lines: set column `col` of customer ROW to `value` (text, written as is)."
+    def edit(lines):
+        j = lines[0].split("\t").index(col)
+        cells = lines[ROW + 1].split("\t")
+        cells[j] = value
+        lines[ROW + 1] = "\t".join(cells)
+    return edit
+
+
+def rename(old, new):
+    "Edit of a file's lines: rename a column in the header."
+    def edit(lines): lines[0] = lines[0].replace(old, new)
+    return edit
+
+
+def hostile(clean, folder, edit):
+    "A copy of the clean file with its text edited; returns the path and the spoilt customer's ID."
+    lines = clean.read_bytes().decode().split("\r\n")
+    customer_id = lines[ROW + 1].split("\t")[0]
+    edit(lines)
+    path = folder/"hostile.csv"
+    path.write_bytes("\r\n".join(lines).encode())
+    return path, customer_id
+
+
+REFUSED = {  # case → (edit, what the one line must say; {line} and {id} name the spoilt customer)
+    "duplicate column": (rename("Z_Revenue", "Income"), "column 'Income' appears 2 times"),
+    "inf in a count": (cell("NumWebPurchases", "inf"), "column 'NumWebPurchases' has inf in line {line} (ID {id}); expected a finite number"),
+    "date in year 9999": (cell("Dt_Customer", "01-01-9999"), "column 'Dt_Customer' has '01-01-9999' in line {line} (ID {id})"),
+    "control character in a bad cell": (cell("Income", "\x1b[31m12\x00"), "column 'Income' has text '\\x1b[31m12\\x00' in line {line} (ID {id})"),
+    "bare carriage return splitting a row": (cell("Income", "\x1b[31m12\r"), "Expected 29 columns, got 5: {id}\\t"),
+}
+
+
+def run(command, path, model, tmp_path):
+    "Run one custseg command on a customer file."
+    if command == "score": return custseg("score", path, "-o", tmp_path/"scored.csv", "--artifacts", model)
+    if command == "drift": return custseg("drift", path, "--artifacts", model)
+    return custseg("train", "--data", path, "--out", tmp_path/"m", "--k", "3")
+
+
+def assert_one_line(r, contains):
+    "Exit 2, exactly one printable stderr line containing `contains`, no traceback."
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr.count("\n") == 1 and r.stderr.endswith("\n"), r.stderr
+    assert r.stderr.rstrip("\n").isprintable(), repr(r.stderr)
+    assert "Traceback" not in r.stderr
+    assert contains in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+@pytest.mark.parametrize("command", ["score", "drift", "train"])
+def test_hostile_file_is_refused_in_one_line(command, case, clean, model, tmp_path):
+    edit, expected = REFUSED[case]
+    path, customer_id = hostile(clean, tmp_path, edit)
+    r = run(command, path, model, tmp_path)
+    assert_one_line(r, expected.format(line=ROW + 2, id=customer_id))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.csv"]  # no output, no temp file, no model folder
+
+
+def test_score_keeps_an_id_beyond_int64_as_written(clean, model, tmp_path):
+    path, _ = hostile(clean, tmp_path, cell("ID", HUGE_ID))
+    r = run("score", path, model, tmp_path)
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path/"scored.csv", newline="") as f: ids = [row["ID"] for row in csv.DictReader(f)]
+    written = [line.split("\t")[0] for line in clean.read_text().splitlines()[1:]]
+    written[ROW] = HUGE_ID
+    assert ids == written  # every ID exactly as in the file: no wrap, no '.0'
+
+
+@pytest.mark.parametrize("command", ["drift", "train"])
+def test_an_id_beyond_int64_is_just_an_id(command, clean, model, tmp_path):
+    path, _ = hostile(clean, tmp_path, cell("ID", HUGE_ID))
+    r = run(command, path, model, tmp_path)
+    assert r.returncode in (0, 3), r.stderr  # drift exits 3 when a feature drifted
+    assert "Traceback" not in r.stderr
+
+
+def test_score_into_a_folder_is_refused(clean, model, tmp_path):
+    folder = tmp_path/"out"
+    folder.mkdir()
+    r = custseg("score", clean, "-o", folder, "--artifacts", model)
+    assert_one_line(r, f"cannot write '{folder}': it is a folder")
+    assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_score_below_a_file_is_refused(clean, model, tmp_path):
+    a_file = tmp_path/"notes.txt"
+    a_file.write_text("not a folder")
+    r = custseg("score", clean, "-o", a_file/"scored.csv", "--artifacts", model)
+    assert_one_line(r, f"'{a_file}' is a file, not a folder")
+    assert a_file.read_text() == "not a folder" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_hostile_values_reach_the_report_only_as_text(tmp_path):
+    "`custseg report --data` on a file whose name and categories are markup: the HTML holds them as escaped text, never live."
+    from html.parser import HTMLParser
+    from custseg_nb.files import write_customers
+    from custseg_nb.synth import synth_customers
+    df = synth_customers(300, seed=9)
+    df.loc[df.index[:120], "Education"] = "<script>alert(1)</script>"
+    df.loc[df.index[120:240], "Marital_Status"] = '"><b onmouseover=alert(1)>'
+    data = write_customers(df, tmp_path/"<img src=x onerror=alert(1)>.csv")
+    r = custseg("report", "--data", data, "--out", tmp_path/"report.html", timeout=600)
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path/"report.html").read_text(encoding="utf-8")
+
+    class Live(HTMLParser):
+        "Elements with an event-handler attribute, and scripts that mention alert: markup a browser would run."
+        def __init__(self): super().__init__(); self.found, self._script = [], False
+        def handle_starttag(self, tag, attrs):
+            self._script = tag == "script"
+            self.found += [f"<{tag} {k}=…>" for k, _ in attrs if k.lower().startswith("on")]
+        def handle_data(self, data):
+            if self._script and "alert(1)" in data: self.found.append("<script>alert(1)")
+    live = Live(); live.feed(html)
+    assert live.found == [], live.found
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html  # the file name is shown, as text
