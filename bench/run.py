@@ -103,7 +103,7 @@ def child_latency(model:str, sample:str) -> dict:
     for i in range(LATENCY_CALLS):
         t = time.perf_counter(); seg.predict(records[i % 100]); ours.append(time.perf_counter() - t)
     # the seed's way: the fitted preprocessing and K-Means as one scikit-learn Pipeline, one predict call per customer
-    pipe = Pipeline(seg.preprocessor.steps + [("kmeans", seg.model)])
+    pipe = Pipeline(seg.manifest.load("preprocessor").steps + [("kmeans", seg.manifest.load("model"))])
     pipe.predict(customers.iloc[[0]])
     seed, labels = [], []
     for i in range(SEED_SCORE_ROWS):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from fastcore.basics import patch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -153,6 +154,25 @@ def clean_report(before:pd.DataFrame, # validated customers
             (f"rare Marital_Status ({', '.join(MARITAL_FOLD)}) folded", int((before.Marital_Status != after.Marital_Status).sum())),
             (f"constant columns ({', '.join(CONSTANT_COLUMNS)}) dropped", int(sum(c in before.columns for c in CONSTANT_COLUMNS)))]
     return pd.DataFrame(rows, columns=["rule", "customers changed"]).set_index("rule")
+
+# %% ../nbs/04_cleaning.ipynb #me04a02
+@patch
+def state(self:CustomerCleaner) -> dict:
+    "The parameters and what `fit` learned, as JSON-ready numbers."
+    check_is_fitted(self, "income_rule_")
+    return {"params": self.get_params(), "birth_year_fill": int(self.birth_year_fill_), "max_income": float(self.max_income_),
+            "income_edges": self.income_rule_.edges.tolist(), "income_medians": self.income_rule_.medians.tolist(),
+            "columns": self.feature_names_in_.tolist()}
+
+@patch(cls_method=True)
+def from_state(cls:CustomerCleaner, state:dict) -> CustomerCleaner:
+    "A fitted cleaner rebuilt from `state`, without refitting."
+    cleaner = cls(**state["params"])
+    cleaner.birth_year_fill_, cleaner.max_income_ = int(state["birth_year_fill"]), float(state["max_income"])
+    cleaner.income_rule_ = IncomeByTotalSpending(np.asarray(state["income_edges"], "float64"), np.asarray(state["income_medians"], "float64"))
+    cleaner.feature_names_in_ = np.array(state["columns"], dtype=object)
+    cleaner.n_features_in_ = len(cleaner.feature_names_in_)
+    return cleaner
 
 # %% ../nbs/04_cleaning.ipynb #4b9a16d8
 def split_customers(df:pd.DataFrame, test_size:float=0.2, seed:int=42) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -4,20 +4,22 @@
 
 # %% auto #0
 __all__ = ['COUPLE_STATUSES', 'SHARE_NAMES', 'CHANNEL_SHARE_NAMES', 'SHARE_WORDS', 'ENGINEERED', 'CLUSTER_FEATURES',
-           'CLUSTER_CATEGORICALS', 'CustomerFeatures', 'build_preprocessor', 'build_pipeline']
+           'CLUSTER_CATEGORICALS', 'CustomerFeatures', 'build_preprocessor', 'build_pipeline', 'FeatureScaling']
 
 # %% ../nbs/06_features.ipynb #067df505
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from fastcore.basics import patch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from .schema import CAMPAIGNS, CHANNEL_WORDS, PRODUCT_WORDS, SPENDING
+from .schema import CAMPAIGNS, CHANNEL_WORDS, PRODUCT_WORDS, SPENDING, ArtifactError
 from .cleaning import CustomerCleaner, total_spending
 
 # %% ../nbs/06_features.ipynb #92b52391
@@ -84,6 +86,23 @@ class CustomerFeatures(TransformerMixin, BaseEstimator):
         names = list(self.feature_names_in_ if input_features is None else input_features)
         return np.array(names + [c for c in ENGINEERED if c not in names], dtype=object)
 
+# %% ../nbs/06_features.ipynb #me06a02
+@patch
+def state(self:CustomerFeatures) -> dict:
+    "The parameters and what `fit` learned, as JSON-ready values (the latest enrolment in nanoseconds since 1970)."
+    check_is_fitted(self, "latest_enrolment_")
+    return {"params": self.get_params(), "latest_enrolment_ns": int(self.latest_enrolment_.astype("int64")),
+            "columns": self.feature_names_in_.tolist()}
+
+@patch(cls_method=True)
+def from_state(cls:CustomerFeatures, state:dict) -> CustomerFeatures:
+    "A fitted feature builder rebuilt from `state`."
+    features = cls(**state["params"])
+    features.latest_enrolment_ = np.datetime64(int(state["latest_enrolment_ns"]), "ns")
+    features.feature_names_in_ = np.array(state["columns"], dtype=object)
+    features.n_features_in_ = len(features.feature_names_in_)
+    return features
+
 # %% ../nbs/06_features.ipynb #ddcaf74d
 CLUSTER_FEATURES = ("Income", "Log_Total_Spending", "Children", "Deals_Share", "NumWebVisitsMonth",
                     "Share_Wines", "Share_Meat", "Share_Catalog", "Share_Web")
@@ -105,3 +124,56 @@ def build_pipeline(numeric:Sequence[str]=CLUSTER_FEATURES, # numeric clustering 
     "Cleaning → engineered features → scaling: raw validated customers in, clustering matrix out."
     return Pipeline([("clean", CustomerCleaner()), ("features", CustomerFeatures(reference_year)),
                      ("scale", build_preprocessor(numeric, categorical))])
+
+# %% ../nbs/06_features.ipynb #c442bc9c
+@dataclass
+class FeatureScaling:
+    "The fitted scaling step as arrays: standardise numeric features, one-hot encode categorical ones."
+    numeric: list[str]  # numeric clustering features, in output order
+    mean: np.ndarray  # their training means (StandardScaler.mean_)
+    scale: np.ndarray  # their training standard deviations (StandardScaler.scale_)
+    categorical: list[str] = field(default_factory=list)  # categorical clustering features
+    categories: list[np.ndarray] = field(default_factory=list)  # known categories of each (OneHotEncoder.categories_)
+
+    @classmethod
+    def from_transformer(cls, scale, # fitted ColumnTransformer from `features.build_preprocessor`
+                        ) -> "FeatureScaling":
+        "Read the fitted numbers of a 'num' StandardScaler and an optional 'cat' OneHotEncoder."
+        out = cls([], np.zeros(0), np.ones(0))
+        for name, est, cols in scale.transformers_:
+            if name == "remainder" or est == "drop": continue
+            kind = type(est).__name__
+            if kind == "StandardScaler":
+                out.numeric = list(cols)
+                out.mean = np.asarray(est.mean_ if est.with_mean else np.zeros(len(cols)), "float64")
+                out.scale = np.asarray(est.scale_ if est.with_std else np.ones(len(cols)), "float64")
+            elif kind == "OneHotEncoder" and est.drop is None and est.handle_unknown == "ignore" and not est._infrequent_enabled:
+                out.categorical, out.categories = list(cols), [np.asarray(c, dtype=object) for c in est.categories_]
+            else: raise ArtifactError(f"the preprocessor's '{name}' step ({kind}) is not one the scorer knows: retrain with `custseg train`")
+        return out
+
+    def state(self) -> dict:
+        "The scaling as JSON-ready values."
+        return {"numeric": self.numeric, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "categorical": self.categorical, "categories": [c.tolist() for c in self.categories]}
+
+    @classmethod
+    def from_state(cls, state:dict) -> "FeatureScaling":
+        "The scaling rebuilt from `state`."
+        return cls(list(state["numeric"]), np.asarray(state["mean"], "float64"), np.asarray(state["scale"], "float64"),
+                   list(state["categorical"]), [np.asarray(c, dtype=object) for c in state["categories"]])
+
+    @property
+    def names(self) -> list[str]:
+        "Column names of the clustering matrix (categorical columns as `feature_category`)."
+        return self.numeric + [f"{c}_{v}" for c, cats in zip(self.categorical, self.categories) for v in cats]
+
+    def __call__(self, cols:Mapping[str, np.ndarray]) -> np.ndarray:
+        "Clustering matrix (customers × features) from engineered columns."
+        X = np.empty((len(cols[self.numeric[0]]), len(self.numeric)))
+        for j, c in enumerate(self.numeric): X[:, j] = cols[c]
+        X -= self.mean; X /= self.scale
+        if not self.categorical: return X
+        onehot = [(np.asarray(cols[c], dtype=object)[:, None] == cats[None, :]).astype("float64")
+                  for c, cats in zip(self.categorical, self.categories)]  # unknown category → all zeros, like handle_unknown="ignore"
+        return np.hstack([X, *onehot])

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['logger', 'SCORED_ARTIFACTS', 'DESCRIBED_AS', 'FORMULA_START', 'SCORE_COLUMNS', 'ModelVersionWarning',
-           'check_versions', 'FeatureScaling', 'confidence', 'nearest_segments', 'Segmenter', 'describe_feature',
-           'neutralise_formulas', 'ScoringSummary', 'score_file']
+           'check_versions', 'confidence', 'nearest_segments', 'Segmenter', 'describe_feature', 'neutralise_formulas',
+           'ScoringSummary', 'score_file']
 
 # %% ../nbs/11_scoring.ipynb #68f51001
 import logging
@@ -13,7 +13,7 @@ import re
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,9 @@ from fastcore.basics import patch
 from .schema import ArtifactError, CustSegError, ParameterError
 from .validation import validate_record
 from .files import customer_chunks, is_parquet, load_customers, write_atomically
-from .features import CHANNEL_SHARE_NAMES, SHARE_WORDS
+from .cleaning import CustomerCleaner
+from .features import CHANNEL_SHARE_NAMES, SHARE_WORDS, CustomerFeatures, FeatureScaling
+from .segments import MapProjection
 from .model import Manifest, library_versions
 
 logger = logging.getLogger(__name__)
@@ -57,48 +59,6 @@ def check_versions(recorded:Mapping[str, str], # library → version recorded at
                       f"slightly; retrain with `custseg train` to be sure", ModelVersionWarning, stacklevel=2)
     return notes
 
-# %% ../nbs/11_scoring.ipynb #c442bc9c
-@dataclass
-class FeatureScaling:
-    "The fitted scaling step as arrays: standardise numeric features, one-hot encode categorical ones."
-    numeric: list[str]  # numeric clustering features, in output order
-    mean: np.ndarray  # their training means (StandardScaler.mean_)
-    scale: np.ndarray  # their training standard deviations (StandardScaler.scale_)
-    categorical: list[str] = field(default_factory=list)  # categorical clustering features
-    categories: list[np.ndarray] = field(default_factory=list)  # known categories of each (OneHotEncoder.categories_)
-
-    @classmethod
-    def from_transformer(cls, scale, # fitted ColumnTransformer from `features.build_preprocessor`
-                        ) -> "FeatureScaling":
-        "Read the fitted numbers of a 'num' StandardScaler and an optional 'cat' OneHotEncoder."
-        out = cls([], np.zeros(0), np.ones(0))
-        for name, est, cols in scale.transformers_:
-            if name == "remainder" or est == "drop": continue
-            kind = type(est).__name__
-            if kind == "StandardScaler":
-                out.numeric = list(cols)
-                out.mean = np.asarray(est.mean_ if est.with_mean else np.zeros(len(cols)), "float64")
-                out.scale = np.asarray(est.scale_ if est.with_std else np.ones(len(cols)), "float64")
-            elif kind == "OneHotEncoder" and est.drop is None and est.handle_unknown == "ignore" and not est._infrequent_enabled:
-                out.categorical, out.categories = list(cols), [np.asarray(c, dtype=object) for c in est.categories_]
-            else: raise ArtifactError(f"the preprocessor's '{name}' step ({kind}) is not one the scorer knows: retrain with `custseg train`")
-        return out
-
-    @property
-    def names(self) -> list[str]:
-        "Column names of the clustering matrix (categorical columns as `feature_category`)."
-        return self.numeric + [f"{c}_{v}" for c, cats in zip(self.categorical, self.categories) for v in cats]
-
-    def __call__(self, cols:Mapping[str, np.ndarray]) -> np.ndarray:
-        "Clustering matrix (customers × features) from engineered columns."
-        X = np.empty((len(cols[self.numeric[0]]), len(self.numeric)))
-        for j, c in enumerate(self.numeric): X[:, j] = cols[c]
-        X -= self.mean; X /= self.scale
-        if not self.categorical: return X
-        onehot = [(np.asarray(cols[c], dtype=object)[:, None] == cats[None, :]).astype("float64")
-                  for c, cats in zip(self.categorical, self.categories)]  # unknown category → all zeros, like handle_unknown="ignore"
-        return np.hstack([X, *onehot])
-
 # %% ../nbs/11_scoring.ipynb #1c232951
 def confidence(d2_best:np.ndarray, # squared distance to the nearest centroid
                d2_runner:np.ndarray, # squared distance to the runner-up centroid
@@ -125,22 +85,22 @@ def nearest_segments(X:np.ndarray, # clustering matrix, customers × features
             "margin": np.sqrt(d2_runner) - np.sqrt(d2_best)}
 
 # %% ../nbs/11_scoring.ipynb #cbb394bb
-SCORED_ARTIFACTS = ("preprocessor", "model", "pca", "map")  # what Segmenter.load verifies, then loads
+SCORED_ARTIFACTS = ("scoring", "map")  # what Segmenter.load reads: plain numbers (JSON) and the map's points (CSV)
 
 class Segmenter:
-    "A trained model ready to score customers: preprocessor, centroids, segment names, and the 2-D map."
+    "A trained model ready to score customers: cleaning and feature rules, scaling, centroids, names, and the 2-D map."
     def __init__(self, manifest:Manifest, # the model's manifest
-                 preprocessor, # fitted Pipeline: clean → features → scale
-                 model, # fitted KMeans with centroids in canonical order
-                 pca=None, # fitted 2-D PCA of the clustering matrix (for the map)
+                 cleaner:CustomerCleaner, # fitted cleaning rules
+                 features:CustomerFeatures, # fitted feature builder
+                 scaling:FeatureScaling, # the fitted scaling, as arrays
+                 centroids:np.ndarray, # segment centroids in canonical order, K × features
+                 pca:MapProjection|None=None, # the map's 2-D projection
                  points:pd.DataFrame|None=None, # map points of training customers (pc1, pc2, segment)
                  version_notes:list[str]|None=None, # library version differences found when loading
                 ):
-        self.manifest, self.preprocessor, self.model, self.pca, self.points = manifest, preprocessor, model, pca, points
-        self.version_notes = version_notes or []
-        self.cleaner, self.features = preprocessor.named_steps["clean"], preprocessor.named_steps["features"]
-        self.scaling = FeatureScaling.from_transformer(preprocessor.named_steps["scale"])
-        self.centroids = np.asarray(model.cluster_centers_, "float64")
+        self.manifest, self.cleaner, self.features, self.scaling = manifest, cleaner, features, scaling
+        self.pca, self.points, self.version_notes = pca, points, version_notes or []
+        self.centroids = np.asarray(centroids, "float64")
         self.names = list(manifest.segment_names)
         if len(self.names) != len(self.centroids):
             raise ArtifactError(f"the manifest names {len(self.names)} segments but the model has {len(self.centroids)}: retrain with `custseg train`")
@@ -148,13 +108,38 @@ class Segmenter:
         self._name_cells = [pd.Series(self._names[[j]]).array for j in range(self.k)]  # one-customer results, prebuilt
 
     @classmethod
+    def from_state(cls, manifest:Manifest, # the model's manifest
+                   state:Mapping, # the `scoring` artifact: cleaner, features, scaling, centroids, map
+                   points:pd.DataFrame|None=None, # the map's points
+                   version_notes:list[str]|None=None):
+        "A `Segmenter` from the plain numbers training saved."
+        try:
+            return cls(manifest, CustomerCleaner.from_state(state["cleaner"]), CustomerFeatures.from_state(state["features"]),
+                       FeatureScaling.from_state(state["scaling"]), state["centroids"],
+                       MapProjection.from_state(state["map"]) if state.get("map") else None, points, version_notes)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ArtifactError(f"the scoring numbers in '{manifest.folder}' are incomplete ({type(e).__name__}: {e}): "
+                                f"retrain with `custseg train`") from e
+
+    @classmethod
+    def from_fitted(cls, manifest:Manifest, # the model's manifest (segment names)
+                    preprocessor, # fitted Pipeline from `build_pipeline`: clean → features → scale
+                    model, # fitted KMeans (or anything with `cluster_centers_`)
+                    pca=None, # fitted 2-D PCA for the map
+                    points:pd.DataFrame|None=None):
+        "A `Segmenter` from fitted scikit-learn objects (for analysis; loading a saved model never unpickles)."
+        steps = preprocessor.named_steps
+        return cls(manifest, steps["clean"], steps["features"], FeatureScaling.from_transformer(steps["scale"]),
+                   model.cluster_centers_, MapProjection.from_pca(pca) if pca is not None else None, points)
+
+    @classmethod
     def load(cls, artifacts:str|Path="artifacts", # the trained model's folder
             ) -> "Segmenter":
-        "Read the manifest, check library versions, verify every artifact used, then unpickle them."
+        "Read the manifest, check library versions, verify and read the scoring numbers and the map; nothing is unpickled."
         manifest = Manifest.read(artifacts)
         notes = check_versions(manifest["versions"])
-        manifest.verify(*SCORED_ARTIFACTS)  # all hashes checked before anything is unpickled
-        seg = cls(manifest, *(manifest.load(name) for name in SCORED_ARTIFACTS), version_notes=notes)
+        manifest.verify(*SCORED_ARTIFACTS)  # every hash checked before anything is read
+        seg = cls.from_state(manifest, manifest.load("scoring"), manifest.load("map"), notes)
         logger.debug("loaded model with K=%d from %s", seg.k, manifest.folder)
         return seg
 

@@ -4,10 +4,12 @@
 
 # %% auto #0
 __all__ = ['PROFILE_FEATURES', 'TRAITS', 'MIN_TRAIT', 'profile_segments', 'base_profile', 'standardized_profile', 'spending_tier',
-           'segment_traits', 'name_segments', 'recommend', 'key_drivers', 'map_points', 'plot_segment_map']
+           'segment_traits', 'name_segments', 'recommend', 'key_drivers', 'map_points', 'plot_segment_map',
+           'MapProjection']
 
 # %% ../nbs/08_segments.ipynb #3a14ff28
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -151,3 +153,30 @@ def plot_segment_map(points:pd.DataFrame, # `map_points` output
     shown = ax.legend(**{"fontsize": 8, "loc": "best", **(legend or {})})
     for i, handle in enumerate(shown.legend_handles): handle.set_sizes([160 if i >= len(names) else 40])  # star last
     return ax
+
+# %% ../nbs/08_segments.ipynb #me08a02
+@dataclass
+class MapProjection:
+    "A fitted 2-D PCA as arrays: `transform` places customers on the segment map."
+    mean: np.ndarray  # PCA.mean_
+    components: np.ndarray  # PCA.components_, 2 × features
+    explained_variance_ratio_: np.ndarray  # share of variance each component keeps
+
+    @classmethod
+    def from_pca(cls, pca:PCA) -> "MapProjection":
+        "The numbers of a fitted (non-whitened) PCA."
+        if pca.whiten: raise ValueError("a whitened PCA is not a plain projection")
+        return cls(pca.mean_.astype("float64"), pca.components_.astype("float64"), pca.explained_variance_ratio_.astype("float64"))
+
+    def transform(self, X:np.ndarray) -> np.ndarray:
+        "Map coordinates (customers × 2) of clustering-matrix rows."
+        return (np.asarray(X, "float64") - self.mean) @ self.components.T
+
+    def state(self) -> dict:
+        "JSON-ready values."
+        return {"mean": self.mean.tolist(), "components": self.components.tolist(), "variance": self.explained_variance_ratio_.tolist()}
+
+    @classmethod
+    def from_state(cls, state:dict) -> "MapProjection":
+        "The projection rebuilt from `state`."
+        return cls(*(np.asarray(state[k], "float64") for k in ("mean", "components", "variance")))
