@@ -290,7 +290,7 @@ def score_upload(self:ScoringPage, name:str, # the uploaded file's name
     "Score an uploaded file and show the table, counts, drift and download (the upload); returns the scored table."
     for w in (self.download, self.preview, self.drift): w.value = ""
     self.counts.layout.display = "none"
-    scored = None
+    scored = link = None
     with _reporting(self.file_message, f"Scoring {name}…"), tempfile.TemporaryDirectory(prefix="custseg-upload-") as tmp:
         started = time.perf_counter()
         path = save_upload(name, data, Path(tmp), self.max_upload_bytes)
@@ -305,9 +305,11 @@ def score_upload(self:ScoringPage, name:str, # the uploaded file's name
         self.counts.value = counts_png(scored, self.manifest, f"Customers per segment in {path.name}")
         self.counts.layout.display = None
         self.drift.value = drift_html(report)
-        self.download.value = download_link(out.read_bytes(), out.name, f"Download {out.name} ({len(scored):,} customers)")
+        link = download_link(out.read_bytes(), out.name, f"Download {out.name} ({len(scored):,} customers)")
         done = message_html(f"Scored {len(scored):,} customers from {path.name} in {time.perf_counter() - started:.1f} s.", "ok")
-    if scored is not None: self.file_message.value = done
+    if link is not None:  # every step worked: the message first, then the link (what a person, or a test, waits for)
+        self.file_message.value = done
+        self.download.value = link
     return scored
 
 # %% ../nbs/15_page.ipynb #e6494b7a

@@ -157,7 +157,8 @@ def counts_png(scored:pd.DataFrame, # scored customers (column `segment`)
     ax.scatter(expected, y, marker="|", s=400, c="black", label="expected from the training mix")
     for yi, c in zip(y, counts): ax.annotate(f" {c:,} ({c/len(scored):.0%})", (c, yi), va="center", fontsize=9)
     ax.set_yticks(y, [f"{i}: {n}" for i, n in enumerate(names)], fontsize=9)
-    ax.set(title=title, xlabel="customers", xlim=(0, max(counts.max(), expected.max())*1.3))
+    ax.set(xlabel="customers", xlim=(0, max(counts.max(), expected.max())*1.3))
+    ax.set_title(title, parse_math=False)  # it names the user's file: drawn as typed, never read as TeX
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     return png(fig)
 

@@ -17,6 +17,7 @@ import nbformat
 
 from .schema import CustSegError
 from .files import load_customers, write_atomically
+from .eda import md_text
 
 PACKAGE_DIR = Path(importlib.util.find_spec("custseg_nb").origin).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent  # the source checkout, in an editable install
@@ -109,7 +110,7 @@ def render_report(out:str|Path="artifacts/report.html", # the HTML file to write
     from nbconvert import HTMLExporter
     nbs_path = Path(nbs_path) if nbs_path else notebooks_folder()
     if data is not None: load_customers(data)  # fail fast, with the data layer's one-line message
-    source = f"**{Path(data).name}**" if data is not None else "the embedded synthetic sample"
+    source = f"**{md_text(Path(data).name)}**" if data is not None else "the embedded synthetic sample"
     section = list(REPORT_NOTEBOOKS).index(RERUN_ON_DATA) + 1
     intro = nbformat.v4.new_markdown_cell(
         "# custseg_nb — analysis report\n\nThe notebooks behind the segments, rendered without code. "
