@@ -50,12 +50,14 @@ def build_parser() -> OneLineParser:
 def main(argv:Sequence[str]|None=None, # arguments after `custseg`; default: sys.argv[1:]
         ) -> int:
     "Entry point of the `custseg` console script; returns the exit status."
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", force=True)
-    for noisy in ("distributed", "tornado", "matplotlib", "numba", "asyncio"): logging.getLogger(noisy).setLevel(logging.WARNING)
-    try: return int(args.run(args) or 0)
+    args = None
+    try:  # Ctrl-C is a clean exit 130 at any moment, parsing and logging set-up included
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", force=True)
+        for noisy in ("distributed", "tornado", "matplotlib", "numba", "asyncio"): logging.getLogger(noisy).setLevel(logging.WARNING)
+        return int(args.run(args) or 0)
     except CustSegError as e:
-        if args.verbose: raise
+        if args is not None and args.verbose: raise
         print(f"custseg: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from kneed import KneeLocator
 from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 # %% ../nbs/07_clustering.ipynb #ffb9d6ae
@@ -83,10 +84,11 @@ def sweep_k(X:np.ndarray, # clustering matrix
            ) -> pd.DataFrame:
     "Inertia, silhouette, Calinski-Harabasz, Davies-Bouldin and bootstrap stability for each K."
     rows = []
-    for k in tqdm(list(ks), desc="sweeping K", disable=not progress, leave=False):
-        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(X)
-        rows.append({"k": k, "inertia": float(km.inertia_), **separation_metrics(X, km.labels_, seed, silhouette_rows),
-                     "stability_ari": bootstrap_stability(X, km.labels_, k, seed, n_boot, n_init)})
+    with threadpool_limits(limits=1):  # many small fits: threads would only spin when another process holds a core
+        for k in tqdm(list(ks), desc="sweeping K", disable=not progress, leave=False):
+            km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(X)
+            rows.append({"k": k, "inertia": float(km.inertia_), **separation_metrics(X, km.labels_, seed, silhouette_rows),
+                         "stability_ari": bootstrap_stability(X, km.labels_, k, seed, n_boot, n_init)})
     return pd.DataFrame(rows).set_index("k")
 
 # %% ../nbs/07_clustering.ipynb #fa5d2737
