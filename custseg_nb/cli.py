@@ -9,6 +9,7 @@ __all__ = ['logger', 'COMMANDS', 'DRIFT_EXIT', 'OneLineParser', 'command', 'buil
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -66,6 +67,8 @@ def main(argv:Sequence[str]|None=None, # arguments after `custseg`; default: sys
     except BrokenPipeError:  # output piped into `head` and closed early: not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:  # as the console script, the status is final: a Ctrl-C while the interpreter shuts down must not turn 0 into a crash
+        if argv is None: signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 # %% ../nbs/18_cli.ipynb #9b818c33
 def _positive_int(minimum:int):
@@ -127,18 +130,18 @@ def _score(args) -> int:
     return 0
 
 # %% ../nbs/18_cli.ipynb #274eaa13
-DRIFT_EXIT = 3  # exit status when any feature drifted
+DRIFT_EXIT = 3  # exit status when a feature or the segment mix drifted
 
 def _drift_options(p:argparse.ArgumentParser):
     p.add_argument("input", metavar="INPUT", help="file of new customers (TSV/CSV/Parquet in the Kaggle format)")
     p.add_argument("--artifacts", default="artifacts", metavar="DIR", help="trained model folder (default artifacts/)")
 
-@command("drift", "compare new customers with the training data (exit 3 if any feature drifted)", _drift_options)
+@command("drift", "compare new customers with the training data (exit 3 if they drifted beyond sampling noise)", _drift_options)
 def _drift(args) -> int:
     from custseg_nb.monitoring import drift_report
     report = drift_report(args.input, args.artifacts)
     print(report.to_text())
-    return DRIFT_EXIT if report.drifted else 0
+    return DRIFT_EXIT if report.judged and report.verdict == "drift" else 0
 
 # %% ../nbs/18_cli.ipynb #2ed01d51
 def _report_options(p:argparse.ArgumentParser):

@@ -52,6 +52,8 @@ def _line_shift(columns) -> np.ndarray|None:
     inside = None
     for arr in columns:
         if not _is_text(arr): continue  # a number cannot hold a newline
+        data = [c.buffers()[2] for c in getattr(arr, "chunks", [arr])]  # the text bytes of an array or of each chunk
+        if not any(b is not None and (np.frombuffer(b, "uint8") == 10).any() for b in data): continue  # no newline byte: nothing to count
         n = pc.count_substring(arr, "\n").fill_null(0).to_numpy()
         if n.any(): inside = n if inside is None else inside + n
     return None if inside is None else np.concatenate([[0], np.cumsum(inside)])
@@ -256,7 +258,11 @@ def _chunk_columns(batch, # a pyarrow RecordBatch of customers
                   ) -> dict[str, np.ndarray]:
     "numpy columns of a record batch, with the two shortcuts for dates and categories."
     cols = {}
+    import pyarrow as pa, pyarrow.compute as pc
     for name, arr in zip(clean_names(batch.schema.names), batch.columns):
+        if typed and name == "ID" and _is_text(arr) and not arr.null_count:
+            try: cols[name] = pc.cast(arr, pa.int64()).to_numpy(); continue  # plain whole-number IDs: what `id_values` makes of them
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError): pass
         if typed and name == "Dt_Customer" and _is_text(arr):
             dates = kaggle_dates(arr)
             if dates is not None: cols[name] = dates; continue

@@ -12,10 +12,10 @@ __all__ = ['logger', 'DRIFT_NUMERIC', 'MANIFEST_FILE', 'FORMAT_VERSION', 'ARTIFA
 # %% ../nbs/09_model.ipynb #bdd82803
 import fcntl
 import hashlib
-import io
 import json
 import logging
 import os
+import pickle
 import platform
 import re
 import reprlib
@@ -25,9 +25,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 
@@ -38,7 +38,10 @@ from .files import sha256_file, write_atomically, write_csv
 logger = logging.getLogger(__name__)
 
 # %% ../nbs/09_model.ipynb #56fa1136
-DRIFT_NUMERIC = ("Income", "Year_Birth", "Kidhome", "Teenhome", "Recency") + SPENDING + ("NumDealsPurchases",) + CHANNELS + ("NumWebVisitsMonth",)
+from .features import CLUSTER_FEATURES
+
+_RAW_NUMERIC = ("Income", "Year_Birth", "Kidhome", "Teenhome", "Recency") + SPENDING + ("NumDealsPurchases",) + CHANNELS + ("NumWebVisitsMonth",)
+DRIFT_NUMERIC = _RAW_NUMERIC + tuple(c for c in CLUSTER_FEATURES if c not in _RAW_NUMERIC)  # raw inputs, then the model's own inputs
 
 def bin_edges(values:np.ndarray, bins:int=10) -> np.ndarray:
     "Inner edges of (up to) `bins` quantile bins; fewer for columns with few distinct values."
@@ -49,21 +52,21 @@ def bin_shares(values:np.ndarray, edges:np.ndarray) -> np.ndarray:
     counts = np.bincount(np.searchsorted(edges, np.asarray(values, "float64"), side="left"), minlength=len(edges) + 1)
     return counts/max(len(values), 1)
 
-def training_distribution(clean:pd.DataFrame, # cleaned training customers
+def training_distribution(engineered:pd.DataFrame, # engineered training customers (cleaned columns plus engineered ones)
                           bins:int=10, # quantile bins per numeric feature
                          ) -> dict:
     "Bin edges and shares of every drift-monitored input feature, JSON-ready."
     out = {}
     for c in DRIFT_NUMERIC:
-        edges = bin_edges(clean[c], bins)
-        out[c] = {"kind": "numeric", "edges": edges.tolist(), "shares": bin_shares(clean[c], edges).tolist()}
+        edges = bin_edges(engineered[c], bins)
+        out[c] = {"kind": "numeric", "edges": edges.tolist(), "shares": bin_shares(engineered[c], edges).tolist()}
     for c in CATEGORICAL:
-        out[c] = {"kind": "categorical", "shares": clean[c].value_counts(normalize=True).sort_index().to_dict()}
+        out[c] = {"kind": "categorical", "shares": engineered[c].value_counts(normalize=True).sort_index().to_dict()}
     return out
 
 # %% ../nbs/09_model.ipynb #b8ac0689
 MANIFEST_FILE = "manifest.json"
-FORMAT_VERSION = 2  # 2: content-addressed artifact files; 1 (fixed names replaced one by one) is no longer read
+FORMAT_VERSION = 3  # 3: the null, name claims, expected response, outlier radii; 2 (content-addressed files) and 1 are no longer read
 ARTIFACT_FILES = {"raw": "raw.csv", "train": "train.csv", "test": "test.csv", "preprocessor": "preprocessor.pkl",
                   "model": "kmeans.pkl", "pca": "pca.pkl", "map": "map.csv",
                   "scoring": "scoring.json"}  # artifact name → file name before its hash
@@ -85,9 +88,9 @@ NUMBER = (int, float)
 MANIFEST_FIELDS = {"format_version": int, "created_at": str, "k": int, "seed": int, "algorithm": str, "features": list,
                    "categorical_features": list, "metrics": dict, "k_selection": dict, "segments": list, "key_drivers": list,
                    "base_profile": dict, "training_data": dict, "versions": dict, "training_seconds": NUMBER,
-                   "artifacts": dict, "drift_reference": dict}  # field → type this code reads it as
+                   "artifacts": dict, "drift_reference": dict, "reactivation_days": int}  # field → type this code reads it as
 MANIFEST_KEYS = tuple(MANIFEST_FIELDS)
-METRIC_KEYS = ("silhouette", "calinski_harabasz", "davies_bouldin", "stability_ari", "pca2_variance")
+METRIC_KEYS = ("silhouette", "calinski_harabasz", "davies_bouldin", "stability_ari", "pca2_variance", "silhouette_null")
 SEGMENT_FIELDS = {"id": int, "name": str, "size": int, "share": NUMBER, "recommendation": str, "evidence": str, "profile": dict}
 ENTRY_FIELDS = {"file": str, "sha256": str, "bytes": int}
 NESTED_FIELDS = {"k_selection": {"rule": str, "given_k": (int, type(None))},
@@ -109,17 +112,24 @@ def _check_fields(obj, fields:dict, where:str, bad) -> None:
 
 def _numbers(value) -> bool: return isinstance(value, list) and all(_is(v, NUMBER) for v in value)
 
+def _distribution(shares:list) -> bool:
+    "True for shares that are a probability distribution (none negative, summing to 1): drift simulates draws from them."
+    return len(shares) > 0 and all(v >= 0 for v in shares) and abs(sum(shares) - 1) < 1e-6
+
 def _check_drift_reference(ref:dict, k:int, bad) -> None:
-    "Raise `bad(...)` unless `ref` holds k segment shares and the bins or category shares of known features."
-    if not _numbers(ref["segment_shares"]) or len(ref["segment_shares"]) != k: raise bad(f"has drift_reference.segment_shares unlike {k} numbers")
+    "Raise `bad(...)` unless `ref` holds k segment shares and the increasing bins or category shares of known features."
+    segment_shares = ref["segment_shares"]
+    if not _numbers(segment_shares) or len(segment_shares) != k or not _distribution(segment_shares):
+        raise bad(f"has drift_reference.segment_shares unlike {k} numbers summing to 1")
     for feature, entry in ref["features"].items():
         entry = entry if isinstance(entry, dict) else {}
         edges, shares = entry.get("edges"), entry.get("shares")
         if feature in DRIFT_NUMERIC and entry.get("kind") == "numeric":
-            ok = _numbers(edges) and _numbers(shares) and len(shares) == len(edges) + 1
+            ok = (_numbers(edges) and _numbers(shares) and len(shares) == len(edges) + 1 and _distribution(shares)
+                  and all(a < b for a, b in zip(edges, edges[1:])))
         else:
-            ok = (feature in CATEGORICAL and entry.get("kind") == "categorical" and isinstance(shares, dict) and len(shares) > 0
-                  and all(_is(v, NUMBER) for v in shares.values()))
+            ok = (feature in CATEGORICAL and entry.get("kind") == "categorical" and isinstance(shares, dict)
+                  and all(_is(v, NUMBER) for v in shares.values()) and _distribution(list(shares.values())))
         if not ok: raise bad(f"has a malformed drift_reference.features entry for {reprlib.repr(feature)}")
 
 def check_manifest(data, # the parsed manifest.json
@@ -230,7 +240,7 @@ class Manifest:
     def load(self, name:str):
         "Verify, then load artifact `name`: unpickled (from the bytes verified) for .pkl, parsed for .json, a DataFrame for .csv."
         suffix = self.path(name).suffix
-        if suffix == ".pkl": return joblib.load(io.BytesIO(self.checked_bytes(name, keep=True)))
+        if suffix == ".pkl": return pickle.loads(self.checked_bytes(name, keep=True))
         if suffix == ".json":
             try: return json.loads(self.checked_bytes(name, keep=True))
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -243,10 +253,9 @@ class Manifest:
 
 # %% ../nbs/09_model.ipynb #446f49c9
 def library_versions() -> dict[str, str]:
-    "Versions of the libraries whose pickles or numbers the model depends on."
-    import sklearn, scipy
-    return {"python": platform.python_version(), "custseg_nb": __version__, "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__, "joblib": joblib.__version__}
+    "Versions of the libraries whose pickles or numbers the model depends on, read from package metadata (nothing is imported)."
+    return {"python": platform.python_version(), "custseg_nb": __version__,
+            **{lib: version(lib) for lib in ("scikit-learn", "numpy", "pandas", "scipy", "joblib")}}
 
 def data_fingerprint(source) -> dict:
     "Where the training data came from and its sha256 (file bytes, or the frame's row hashes)."
@@ -266,7 +275,7 @@ def write_artifact(out:Path, # the model folder
         with open(tmp, "xb"): pass  # created here, so never someone else's file; permissions follow the umask
         if isinstance(obj, pd.DataFrame): write_csv(obj, tmp)
         elif isinstance(obj, dict): tmp.write_text(json.dumps(obj), encoding="utf-8")  # exact: JSON keeps every double
-        else: joblib.dump(obj, tmp)
+        else: tmp.write_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
         with open(tmp, "rb+") as f: os.fsync(f.fileno())
         sha256 = sha256_file(tmp)
         entry = {"file": artifact_file(name, sha256), "sha256": sha256, "bytes": tmp.stat().st_size}

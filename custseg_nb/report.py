@@ -67,7 +67,7 @@ def render_readme(nb_path:str|Path|None=None, # the index notebook; default nbs/
 # %% ../nbs/17_report.ipynb #eb543c1b
 REPORT_NOTEBOOKS = {"04_cleaning": "Customer data and cleaning", "05_eda": "Exploratory analysis", "06_features": "Features",
                     "07_clustering": "Clustering", "08_segments": "Segments"}  # notebook → the report's section title
-RERUN_ON_DATA = "05_eda"  # the analysis written to follow any file, re-executed on the user's file
+RERUN_ON_DATA = tuple(REPORT_NOTEBOOKS)  # every analysis notebook reads CUSTSEG_DATA, so all are re-executed on the user's file
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 def _without_widgets(nb:nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -78,7 +78,7 @@ def _without_widgets(nb:nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 def _execute(nb:nbformat.NotebookNode, cwd:Path, env:dict) -> nbformat.NotebookNode:
-    "Execute a notebook with extra environment variables, skipping `#| eval: false` cells."
+    "Execute a notebook with extra environment variables, skipping `#| eval: false` and `#| report: false` cells (checks of the code on made-up data)."
     from nbclient import NotebookClient
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -86,7 +86,8 @@ def _execute(nb:nbformat.NotebookNode, cwd:Path, env:dict) -> nbformat.NotebookN
         client = NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
         with client.setup_kernel():
             for i, cell in enumerate(nb.cells):
-                if cell.cell_type == "code" and _directives(cell.source).get("eval", "").lower() != "false":
+                d = _directives(cell.source) if cell.cell_type == "code" else {}
+                if cell.cell_type == "code" and "false" not in (d.get("eval", "").lower(), d.get("report", "").lower()):
                     client.execute_cell(cell, i)
     finally:
         for k, v in old.items():
@@ -103,7 +104,7 @@ def notebooks_folder() -> Path:
 
 # %% ../nbs/17_report.ipynb #d61c9541
 def render_report(out:str|Path="artifacts/report.html", # the HTML file to write
-                  data:str|Path|None=None, # a customer file to re-run the exploratory analysis on; None = stored outputs
+                  data:str|Path|None=None, # a customer file to re-run the analysis and the model on; None = stored outputs
                   nbs_path:str|Path|None=None, # the notebooks folder; default `notebooks_folder()`
                  ) -> Path:
     "Render the analysis notebooks into one self-contained HTML report (code hidden, images embedded)."
@@ -111,16 +112,15 @@ def render_report(out:str|Path="artifacts/report.html", # the HTML file to write
     nbs_path = Path(nbs_path) if nbs_path else notebooks_folder()
     if data is not None: load_customers(data)  # fail fast, with the data layer's one-line message
     source = f"**{md_text(Path(data).name)}**" if data is not None else "the embedded synthetic sample"
-    section = list(REPORT_NOTEBOOKS).index(RERUN_ON_DATA) + 1
     intro = nbformat.v4.new_markdown_cell(
         "# custseg_nb — analysis report\n\nThe notebooks behind the segments, rendered without code. "
-        f"The exploratory analysis (section {section}) describes {source}"
-        + ("; the other sections show the embedded sample, on which the package is documented and tested." if data is not None else ".")
+        f"Every section describes {source}"
+        + (", re-analysed for this report, and the model `custseg train` fits on it." if data is not None else " and the model trained on it.")
         + "\n\n" + "\n".join(f"{i + 1}. {title}" for i, title in enumerate(REPORT_NOTEBOOKS.values())))
     book = nbformat.v4.new_notebook(cells=[intro], metadata={"language_info": {"name": "python"}})
     for name in REPORT_NOTEBOOKS:
         nb = nbformat.read(nbs_path/f"{name}.ipynb", as_version=4)
-        if data is not None and name == RERUN_ON_DATA:
+        if data is not None and name in RERUN_ON_DATA:
             with tempfile.TemporaryDirectory(prefix="custseg-report-") as cwd:  # the installed package's folder may be read-only
                 nb = _execute(nb, Path(cwd), {"CUSTSEG_DATA": str(Path(data).resolve())})
         book.cells += _without_widgets(readable_cells(nb)).cells

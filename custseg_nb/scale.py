@@ -91,7 +91,7 @@ def scored_meta(text_ids:bool=False) -> pd.DataFrame:
     "The empty frame describing `score_partition`'s output, for Dask's `meta`."
     return pd.DataFrame({"ID": pd.Series(dtype="str" if text_ids else "int64"), "segment": pd.Series(dtype="int64"),
                          "segment_name": pd.Series(dtype="str"), "confidence": pd.Series(dtype="float64"),
-                         "runner_up": pd.Series(dtype="int64")})
+                         "runner_up": pd.Series(dtype="int64"), "outlier": pd.Series(dtype="int64")})
 
 # %% ../nbs/13_scale.ipynb #5023acd9
 def _default_client():

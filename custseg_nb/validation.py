@@ -5,12 +5,14 @@
 # %% auto #0
 __all__ = ['is_blank', 'blank_mask', 'parse_numbers', 'parse_date', 'parse_dates', 'Where', 'id_values', 'check_ids',
            'check_number_column', 'check_text_column', 'check_date_column', 'check_birth_before_enrolment',
-           'validate_columns', 'clean_names', 'validate_customers', 'validate_record']
+           'validate_columns', 'clean_names', 'validate_customers', 'validate_record', 'check_record']
 
 # %% ../nbs/01_validation.ipynb #5376e144
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -32,8 +34,8 @@ def blank_mask(values:np.ndarray) -> np.ndarray:
     if values.dtype.kind in "iub": return np.zeros(len(values), bool)
     if values.dtype.kind in "fmM": return pd.isna(values)
     if len(values) <= _SMALL: return np.fromiter((is_blank(v) for v in values), bool, len(values))
-    s = pd.Series(values, dtype="object")
-    return (s.isna() | s.astype(str).str.strip().eq("")).to_numpy(bool)
+    codes, uniques = pd.factorize(values)  # missing cells (None, NaN, NaT, NA) get code -1; each distinct value is looked at once
+    return np.append(np.fromiter((not str(u).strip() for u in uniques), bool, len(uniques)), True)[codes]
 
 def parse_numbers(values:np.ndarray, # one column, any dtype
                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -148,6 +150,9 @@ def _expected(col:str) -> str:
 
 def check_number_column(col:str, values:np.ndarray, where:Where) -> np.ndarray:
     "Parse one numeric column; reject text, non-finite numbers, blanks (except Income), negatives, fractions in whole-number columns, values outside `RANGES`."
+    if values.dtype.kind in "iu" and (col in WHOLE or col in CONSTANT_COLUMNS) and len(values):
+        lo, hi = RANGES[col]
+        if lo <= values.min() and values.max() <= hi: return values.astype("int64", copy=False)  # whole numbers in range: nothing to check
     nums, bad = parse_numbers(values)
     if bad.any():
         i = int(bad.argmax())
@@ -172,10 +177,11 @@ def check_number_column(col:str, values:np.ndarray, where:Where) -> np.ndarray:
 # %% ../nbs/01_validation.ipynb #81737999
 def check_text_column(col:str, values:np.ndarray, where:Where) -> np.ndarray:
     "Categories are non-empty text, stripped of surrounding spaces."
-    blank = blank_mask(values)
+    codes, uniques = pd.factorize(values)  # each distinct value is checked and stripped once; missing cells get code -1
+    stripped = [str(u).strip() for u in uniques]
+    blank = np.append(np.array([not s for s in stripped], bool), True)[codes]
     if blank.any(): raise DataError(f"column '{col}' is empty in {where(int(blank.argmax()))}")
-    codes, uniques = pd.factorize(values)  # strip each distinct value once, not each cell
-    return np.array([str(u).strip() for u in uniques], dtype=object)[codes]
+    return np.array(stripped, dtype=object)[codes]
 
 def _day(v) -> str:
     "A date for a message, in the real file's dd-mm-yyyy form."
@@ -259,3 +265,62 @@ def validate_record(record:Mapping, # one customer: column name → value
     cols = {k: np.array([v], dtype=object) for k, v in zip(clean_names(record), record.values())}
     cols.setdefault("ID", np.array([0]))
     return validate_columns(cols, Where())
+
+# %% ../nbs/01_validation.ipynb #h13v002
+_UNSURE = object()  # a cell the scalar path leaves to the column checks
+_NUMBERS = {c: (*RANGES[c], c in WHOLE or c in CONSTANT_COLUMNS) for c in WHOLE + AMOUNTS + CONSTANT_COLUMNS}  # column → (lo, hi, whole)
+_REQUIRED = frozenset(REQUIRED)
+_DIGITS = re.compile(r"[0-9]{1,18}")  # an ID of plain digits, always within int64
+_DMY = re.compile(r"([0-9]{2})-([0-9]{2})-([0-9]{4})")  # the real file's dd-mm-yyyy, parsed without strptime
+_FIRST_DATE, _LAST_DATE = (date.fromisoformat(d) for d in DATE_RANGE)
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1), timedelta(microseconds=1)
+
+def _record_date(v):
+    "One enrolment date typed as `check_date_column` types it (datetime64[ns]), when it is plainly valid; `_UNSURE` otherwise."
+    m = _DMY.fullmatch(v.strip()) if isinstance(v, str) else None
+    try: d = datetime(int(m[3]), int(m[2]), int(m[1])) if m else parse_date(v)
+    except ValueError: return _UNSURE  # 31-02-2013: the column check words it
+    if type(d) is not datetime or d.tzinfo is not None: return _UNSURE  # Timestamps, NaT, zones: the column check
+    today = date.today()
+    if not _FIRST_DATE <= d.date() <= _LAST_DATE or d > datetime(today.year, today.month, today.day): return _UNSURE
+    return np.datetime64((d - _EPOCH) // _MICROSECOND * 1000, "ns")
+
+@lru_cache(maxsize=64)
+def _record_names(names:tuple) -> list[str]:
+    "`clean_names` of a record's keys, remembered: a form sends the same keys every time."
+    return clean_names(names)
+
+def _record_value(col:str, v):
+    "One cell typed as `validate_columns` types it, when it is plainly valid; `_UNSURE` otherwise."
+    spec = _NUMBERS.get(col)
+    if spec is not None:
+        try: x = float(v)  # what the column check does to each non-blank cell
+        except (TypeError, ValueError): return np.nan if col == "Income" and is_blank(v) else _UNSURE
+        lo, hi, whole = spec
+        if not lo <= x <= hi: return np.nan if col == "Income" and x != x and is_blank(v) else _UNSURE  # NaN, ±inf, out of range
+        if whole: return int(x) if x == round(x) else _UNSURE
+        return x
+    if col in CATEGORICAL:
+        if type(v) is str: v = v.strip(); return v if v else _UNSURE
+        return _UNSURE if is_blank(v) else str(v).strip()
+    if col == "ID":
+        if isinstance(v, (bool, np.bool_)): return _UNSURE
+        if isinstance(v, (int, np.integer)): return int(v) if -2**63 <= v < 2**63 else _UNSURE
+        return int(v) if isinstance(v, str) and _DIGITS.fullmatch(v) else _UNSURE
+    if col == "Dt_Customer": return _record_date(v)
+    return v
+
+def check_record(record:Mapping, # one customer: column name → value (text or numbers)
+                ) -> dict:
+    "One customer's values checked and typed as `validate_record` types them, as scalars; the same one-line errors."
+    out = {}
+    for name, v in zip(_record_names(tuple(record)), record.values()):
+        typed = _record_value(name, v)
+        if typed is _UNSURE: break
+        out[name] = typed
+    else:
+        out.setdefault("ID", 0)
+        late = ("Year_Birth" in out and "Dt_Customer" in out  # born after the year of enrolment: enrolled before 1 January of it
+                and out["Dt_Customer"].item() < (datetime(out["Year_Birth"], 1, 1) - _EPOCH) // _MICROSECOND * 1000)
+        if not late and _REQUIRED <= out.keys(): return out
+    return {c: v[0] for c, v in validate_record(record).items()}  # the column checks: their one-line error, or the typed values

@@ -70,7 +70,7 @@ def test_score_a_file_and_download_it(app_server, page, tmp_path, output_dir):
     assert download.value.suggested_filename == "march_scored.csv"
     scored = pd.read_csv(download.value.path())
     assert len(scored) == 25
-    assert list(scored.columns[:5]) == ["ID", "segment", "segment_name", "confidence", "runner_up"]
+    assert list(scored.columns[:6]) == ["ID", "segment", "segment_name", "confidence", "runner_up", "outlier"]
     assert scored.segment.between(0, manifest["k"] - 1).all()
     assert (scored.segment_name == scored.segment.map(dict(enumerate(manifest.segment_names)))).all()
     assert scored.confidence.between(0, 1).all()
