@@ -67,7 +67,7 @@ def render_readme(nb_path:str|Path|None=None, # the index notebook; default nbs/
 # %% ../nbs/17_report.ipynb #eb543c1b
 REPORT_NOTEBOOKS = {"04_cleaning": "Customer data and cleaning", "05_eda": "Exploratory analysis", "06_features": "Features",
                     "07_clustering": "Clustering", "08_segments": "Segments"}  # notebook → the report's section title
-RERUN_ON_DATA = tuple(REPORT_NOTEBOOKS)  # every analysis notebook reads CUSTSEG_DATA, so all are re-executed on the user's file
+RERUN_ON_DATA = ("05_eda", "07_clustering", "08_segments")  # the analyses written to follow any file (they read CUSTSEG_DATA)
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 def _without_widgets(nb:nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -103,6 +103,11 @@ def notebooks_folder() -> Path:
     raise CustSegError(f"the analysis notebooks are missing from this installation ({SHIPPED_NOTEBOOKS}): reinstall custseg_nb")
 
 # %% ../nbs/17_report.ipynb #d61c9541
+def _sections(names) -> str:
+    "Section numbers of report notebooks, e.g. '2, 4 and 5'."
+    nums = [str(list(REPORT_NOTEBOOKS).index(n) + 1) for n in names]
+    return ", ".join(nums[:-1]) + " and " + nums[-1] if len(nums) > 1 else "".join(nums)
+
 def render_report(out:str|Path="artifacts/report.html", # the HTML file to write
                   data:str|Path|None=None, # a customer file to re-run the analysis and the model on; None = stored outputs
                   nbs_path:str|Path|None=None, # the notebooks folder; default `notebooks_folder()`
@@ -114,8 +119,10 @@ def render_report(out:str|Path="artifacts/report.html", # the HTML file to write
     source = f"**{md_text(Path(data).name)}**" if data is not None else "the embedded synthetic sample"
     intro = nbformat.v4.new_markdown_cell(
         "# custseg_nb — analysis report\n\nThe notebooks behind the segments, rendered without code. "
-        f"Every section describes {source}"
-        + (", re-analysed for this report, and the model `custseg train` fits on it." if data is not None else " and the model trained on it.")
+        + (f"Sections {_sections(RERUN_ON_DATA)} describe {source}, re-analysed for this report, and the model `custseg train` "
+           f"fits on it; sections {_sections([n for n in REPORT_NOTEBOOKS if n not in RERUN_ON_DATA])} document the cleaning and "
+           f"feature rules on the embedded synthetic sample." if data is not None
+           else f"Every section describes {source} and the model trained on it.")
         + "\n\n" + "\n".join(f"{i + 1}. {title}" for i, title in enumerate(REPORT_NOTEBOOKS.values())))
     book = nbformat.v4.new_notebook(cells=[intro], metadata={"language_info": {"name": "python"}})
     for name in REPORT_NOTEBOOKS:
