@@ -67,7 +67,7 @@ def render_readme(nb_path:str|Path|None=None, # the index notebook; default nbs/
 # %% ../nbs/17_report.ipynb #eb543c1b
 REPORT_NOTEBOOKS = {"04_cleaning": "Customer data and cleaning", "05_eda": "Exploratory analysis", "06_features": "Features",
                     "07_clustering": "Clustering", "08_segments": "Segments"}  # notebook → the report's section title
-RERUN_ON_DATA = ("05_eda", "07_clustering", "08_segments")  # the analyses written to follow any file (they read CUSTSEG_DATA)
+RERUN_ON_DATA = ("05_eda", "06_features", "07_clustering", "08_segments")  # the analyses written to follow any file (they read CUSTSEG_DATA)
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 def _without_widgets(nb:nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -120,8 +120,8 @@ def render_report(out:str|Path="artifacts/report.html", # the HTML file to write
     intro = nbformat.v4.new_markdown_cell(
         "# custseg_nb — analysis report\n\nThe notebooks behind the segments, rendered without code. "
         + (f"Sections {_sections(RERUN_ON_DATA)} describe {source}, re-analysed for this report, and the model `custseg train` "
-           f"fits on it; sections {_sections([n for n in REPORT_NOTEBOOKS if n not in RERUN_ON_DATA])} document the cleaning and "
-           f"feature rules on the embedded synthetic sample." if data is not None
+           f"fits on it; section {_sections([n for n in REPORT_NOTEBOOKS if n not in RERUN_ON_DATA])} documents the cleaning "
+           f"rules on the embedded synthetic sample." if data is not None
            else f"Every section describes {source} and the model trained on it.")
         + "\n\n" + "\n".join(f"{i + 1}. {title}" for i, title in enumerate(REPORT_NOTEBOOKS.values())))
     book = nbformat.v4.new_notebook(cells=[intro], metadata={"language_info": {"name": "python"}})

@@ -145,5 +145,5 @@ def test_hostile_values_reach_the_report_only_as_text(tmp_path):
     assert live.found == [], live.found
     assert "&lt;img src=x onerror=alert(1)&gt;" in html  # the file name is shown, as text
     # the whole story is about this file: re-analysed, a model trained on it, no figure or script from the web
-    assert "re-analysed for this report, and the model" in html and "document the cleaning and feature rules on the embedded" in html and "data:image/png;base64" in html and "cdnjs" not in html
+    assert "re-analysed for this report, and the model" in html and "documents the cleaning rules on the embedded" in html and "data:image/png;base64" in html and "cdnjs" not in html
     assert "segments are real structure" in html or "No clusters beyond a continuum" in html  # the segments section ran on it
