@@ -269,7 +269,7 @@ def score_customer(self:ScoringPage, *_) -> pd.Series|None:
         record = self.form.record()
         row = self.segmenter.predict(record).iloc[0]
         notes = unusual_values(self.form.values(), self.ranges)
-        self.result.value = customer_html(row, self.segmenter.explain(record, top=3), self.manifest, notes)
+        self.result.value = customer_html(row, self.segmenter.explain(record, top=3), self.manifest, notes, recency=record["Recency"])
         xy = self.pca.transform(self.segmenter.transform(record))[0]
         self.map.value = map_png(self.points, self.manifest.segment_names, self.pca.explained_variance_ratio_, tuple(xy))
         self.map.layout.display = None

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .segments import plot_segment_map
+from .segments import customer_action, plot_segment_map
 from .model import Manifest
 
 # %% ../nbs/14_render.ipynb #ca0304f3
@@ -83,11 +83,14 @@ def customer_html(row:Mapping, # one row of `Segmenter.predict`
                   reasons:pd.DataFrame, # `Segmenter.explain` output
                   manifest:Manifest, # the model's manifest
                   notes:Sequence[str]=(), # `unusual_values` of the inputs
+                  recency:float|None=None, # the customer's days since the last purchase: a lapsed customer gets a win-back offer
                  ) -> str:
-    "The scored customer: segment, confidence, runner-up, reasons, action and profile."
+    "The scored customer: segment, confidence, runner-up, reasons, this customer's action and the segment's profile."
     seg = manifest["segments"][int(row["segment"])]
     action = " ".join(f'<span class="custseg-badge">{k}: {html.escape(str(seg[k]))}</span>' for k in ("offer", "channel", "product"))
     warn = "".join(message_html(f"Unusual input: {n}; the segment is an extrapolation.", "note") for n in notes)
+    todo = (seg["recommendation"] if recency is None or "reactivation_days" not in manifest.data
+            else customer_action(seg, float(recency), manifest["reactivation_days"]))
     if int(row.get("outlier", 0)):
         warn += message_html("Fits no segment well: this customer is farther from the segment's centre than 99% of its "
                              "training members. The segment is the nearest one, not a good description.", "note")
@@ -97,7 +100,7 @@ def customer_html(row:Mapping, # one row of `Segmenter.predict`
             f'<div class="custseg-muted">Runner-up: <span class="custseg-runner-up">{html.escape(str(row["runner_up_name"]))}</span> '
             f'(segment {int(row["runner_up"])}); margin {row["margin"]:.2f} — how much farther its centre is, in standardised units</div>{warn}'
             f"<h4>Why this segment rather than the runner-up</h4>{reasons_html(reasons)}"
-            f"<h4>Recommended action</h4><div>{html.escape(seg['recommendation'])}</div><div>{action}</div>"
+            f"<h4>Recommended action</h4><div class='custseg-action'>{html.escape(todo)}</div><div>{action}</div>"
             f'<div class="custseg-muted" style="font-size:12px">Evidence: {html.escape(seg["evidence"])}</div>'
             f"<h4>Segment profile</h4>{profile_table(seg, manifest['base_profile'])}</div>")
 
