@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .schema import CONSTANT_COLUMNS, SPENDING, ParameterError, SchemaError
+from .schema import ANSWER, CONSTANT_COLUMNS, SPENDING, ParameterError, SchemaError
 from .files import load_customers
 
 logger = logging.getLogger(__name__)
@@ -220,6 +220,9 @@ def ingest(source:str|Path|pd.DataFrame|None=None, # customer file or frame; Non
           ) -> Ingested:
     "Load and validate customers, split them, and clean both parts with rules learned from the training part."
     raw = load_customers(source)
+    if ANSWER not in raw.columns:
+        raise SchemaError(f"missing column '{ANSWER}': training needs each customer's answer to the last campaign (1 or 0); "
+                          f"scoring new customers does not")
     raw_train, raw_test = split_customers(raw, test_size, seed)
     cleaner = CleaningRules.fit(raw_train)  # learned from the training split only: the held-out customers stay unseen
     train, test = cleaner.transform(raw_train), cleaner.transform(raw_test)

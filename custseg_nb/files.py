@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import (AMOUNTS, CATEGORICAL, CONSTANT_COLUMNS, DATE_FORMAT, DATE_RANGE, PARQUET_SUFFIXES, REQUIRED,
+from .schema import (AMOUNTS, CATEGORICAL, COLUMNS, CONSTANT_COLUMNS, DATE_FORMAT, DATE_RANGE, PARQUET_SUFFIXES, REQUIRED,
                                SAMPLE_PATH, WHOLE, CustSegError, OutputError, SchemaError, printable)
 from .validation import Where, check_ids, check_text_column, clean_names, validate_columns, validate_customers
 
@@ -337,7 +337,7 @@ def _text_chunks(path:Path, chunksize:int) -> Iterator[dict[str, np.ndarray]]:
         sep, names = _text_layout(path)
         validate_columns({c: np.zeros(0) for c in names if c in REQUIRED}, Where())  # missing columns → validation's message
     except CustSegError as e: raise in_file(path, e)
-    wanted = [c for c in names if c in REQUIRED or c in CONSTANT_COLUMNS]
+    wanted = [c for c in names if c in COLUMNS]
     with open(path, "rb") as f: head = f.read(1 << 20)
     row_bytes = len(head)/max(head.count(b"\n"), 1)
     block = int(min(max(chunksize*row_bytes, 1 << 16), 1 << 30))  # chunks are cut by bytes: about `chunksize` rows
@@ -396,7 +396,7 @@ def _parquet_chunks(path:Path, chunksize:int) -> Iterator[dict[str, np.ndarray]]
     if pf.metadata.num_rows == 0: raise SchemaError("the data has a header but no customers")
     check_ids(pf.read(columns=[raw["ID"]]).column(0).to_numpy(), Where())  # IDs of the whole file: duplicates, blanks
     done = 0
-    for batch in pf.iter_batches(batch_size=chunksize, columns=[raw[c] for c in raw if c in REQUIRED or c in CONSTANT_COLUMNS]):
+    for batch in pf.iter_batches(batch_size=chunksize, columns=[raw[c] for c in raw if c in COLUMNS]):
         yield validate_columns(_chunk_columns(batch), _RowsFrom(offset=done))
         done += batch.num_rows
 

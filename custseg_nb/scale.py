@@ -15,7 +15,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import pandas as pd
 
 from .model import Manifest
 from .training import train
-from .schema import FILE_SUFFIXES, REQUIRED, CustSegError, DataError, ParameterError, SchemaError
+from .schema import ANSWER, FILE_SUFFIXES, REQUIRED, CustSegError, DataError, ParameterError, SchemaError
 from .files import customer_chunks, in_file
 from .scoring import SCORE_COLUMNS, ScoringSummary, Segmenter
 
@@ -51,12 +51,15 @@ PARTITION_CHUNK = 250_000  # customers read at a time inside a partition
 
 def read_partition(path:str|Path, # one customer file (CSV/TSV/Parquet)
                    text_ids:bool=False, # IDs are text in this data set (numbers are then written as text)
+                   columns:Sequence[str]=REQUIRED, # the columns to keep: the required ones, and `Response` when the first file has it
                   ) -> pd.DataFrame:
-    "Validated customers of one file, the schema's required columns; errors name the file, line or row, and ID."
+    "Validated customers of one file, the columns asked for; errors name the file, line or row, and ID."
     path = Path(path)
     try: chunks = list(customer_chunks(path, PARTITION_CHUNK))
     except CustSegError as e: raise in_file(path, e)
-    cols = {c: np.concatenate([ch[c] for ch in chunks]) for c in REQUIRED}
+    lacking = [c for c in columns if c not in chunks[0]]
+    if lacking: raise SchemaError(f"file '{path.name}' has no '{lacking[0]}' column, unlike the first file; give every file the same columns")
+    cols = {c: np.concatenate([ch[c] for ch in chunks]) for c in columns}
     ids = cols["ID"]
     if text_ids: cols["ID"] = ids.astype(str).astype(object)
     elif ids.dtype.kind not in "iu":
@@ -74,10 +77,11 @@ def customer_partitions(input:str|Path, # folder, glob pattern or file of custom
     try: head = next(first)
     except CustSegError as e: raise in_file(files[0], e)
     finally: first.close()
-    meta = pd.DataFrame({c: head[c] for c in REQUIRED}).head(0)
+    columns = [c for c in (*REQUIRED, ANSWER) if c in head]  # the answer to the last campaign when there is one: training needs it
+    meta = pd.DataFrame({c: head[c] for c in columns}).head(0)
     text_ids = meta.ID.dtype.kind not in "iu"
     if text_ids: meta["ID"] = meta.ID.astype(str)
-    return dd.from_map(read_partition, files, text_ids=text_ids, meta=meta, label="read-customers")
+    return dd.from_map(read_partition, files, text_ids=text_ids, columns=columns, meta=meta, label="read-customers")
 
 # %% ../nbs/13_scale.ipynb #9891129e
 def score_partition(customers:pd.DataFrame, # one partition of validated customers

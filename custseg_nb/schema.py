@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['RESOURCES', 'PROFILE_PATH', 'SAMPLE_PATH', 'SPENDING', 'CHANNELS', 'CAMPAIGNS', 'FLAGS', 'CATEGORICAL',
-           'CONSTANT_COLUMNS', 'AMOUNTS', 'WHOLE', 'COLUMNS', 'REQUIRED', 'DATE_FORMAT', 'PARQUET_SUFFIXES',
+           'CONSTANT_COLUMNS', 'AMOUNTS', 'WHOLE', 'COLUMNS', 'ANSWER', 'REQUIRED', 'DATE_FORMAT', 'PARQUET_SUFFIXES',
            'FILE_SUFFIXES', 'AMOUNT_RANGE', 'COUNT_RANGE', 'CHILD_RANGE', 'FLAG_RANGE', 'YEAR_RANGE', 'RANGES',
            'DATE_RANGE', 'PRODUCT_WORDS', 'CHANNEL_WORDS', 'CustSegError', 'SchemaError', 'DataError', 'ParameterError',
            'ArtifactError', 'OutputError', 'printable']
@@ -54,7 +54,8 @@ WHOLE = ("Year_Birth", "Kidhome", "Teenhome", "Recency", "NumDealsPurchases") + 
 COLUMNS = ("ID", "Year_Birth", "Education", "Marital_Status", "Income", "Kidhome", "Teenhome", "Dt_Customer",
            "Recency") + SPENDING + ("NumDealsPurchases",) + CHANNELS + ("NumWebVisitsMonth", "AcceptedCmp3",
            "AcceptedCmp4", "AcceptedCmp5", "AcceptedCmp1", "AcceptedCmp2", "Complain") + CONSTANT_COLUMNS + ("Response",)
-REQUIRED = tuple(c for c in COLUMNS if c not in CONSTANT_COLUMNS)
+ANSWER = "Response"  # the last campaign's answer: training needs it, scoring new customers does not
+REQUIRED = tuple(c for c in COLUMNS if c not in CONSTANT_COLUMNS and c != ANSWER)  # what every customer file must have
 DATE_FORMAT = "%d-%m-%Y"  # how the real file writes Dt_Customer
 PARQUET_SUFFIXES = (".parquet", ".pq")  # a file with one of these suffixes is read and written as Parquet
 FILE_SUFFIXES = (".csv", ".tsv", ".txt") + PARQUET_SUFFIXES  # what a customer file may be called (uploads, partitions)
