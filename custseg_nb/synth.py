@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['logger', 'COPULA_COLUMNS', 'EPOCH', 'BODY_LIMITS', 'HOUSEHOLD_COLUMNS', 'MIXTURE_PATH', 'COPULA_PATH',
            'CATEGORY_DRIVERS', 'RARE_STATUSES', 'ODDITY_RATES', 'ANCIENT_YEARS', 'SAMPLE_SEED', 'TOLERANCES',
-           'load_profile', 'marginal_values', 'share_counts', 'peel_categories', 'calibrate_copula', 'load_mixture',
-           'calibrate_mixture', 'load_copula', 'oddity_counts', 'synth_customers', 'calibration_report']
+           'SPEND_MOVES', 'SPEND_FACTORS', 'STABLE_SD', 'CHILD_MOVES', 'INCOME_RAISE', 'CHURN_TILT', 'load_profile',
+           'marginal_values', 'share_counts', 'peel_categories', 'calibrate_copula', 'load_mixture',
+           'calibrate_mixture', 'load_copula', 'oddity_counts', 'synth_customers', 'calibration_report', 'next_period']
 
 # %% ../nbs/03_synth.ipynb #4a2bbeb4
 import copy
@@ -21,7 +22,7 @@ import pandas as pd
 from scipy.special import ndtr
 from scipy.stats import rankdata
 
-from .schema import COLUMNS, FLAGS, PROFILE_PATH, RESOURCES, SPENDING, ArtifactError, ParameterError
+from .schema import CHANNELS, COLUMNS, FLAGS, PROFILE_PATH, RESOURCES, SPENDING, ArtifactError, ParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -331,3 +332,49 @@ def calibration_report(df:pd.DataFrame, # customers with the Kaggle columns (e.g
     out.insert(4, "error", (out.achieved - out.target).abs())
     out["ok"] = out.error <= out.tolerance
     return out
+
+# %% ../nbs/03_synth.ipynb #nxp00002
+SPEND_MOVES = {"up": 0.12, "down": 0.12}  # shares of stayers whose spending clearly rises / falls; the rest are stable
+SPEND_FACTORS = {"up": (1.5, 3.0), "down": (0.3, 0.7)}  # uniform range of a mover's factor on all Mnt* and purchases
+STABLE_SD = 0.15  # sd of the lognormal factor of stable customers (about ±15 %)
+CHILD_MOVES = {"kid becomes teen": 0.20, "teen leaves home": 0.15}  # chance per child over one period
+INCOME_RAISE = (0.03, 0.05)  # mean and sd of the log change of income over one period
+CHURN_TILT = 2.0  # churn odds grow as exp(CHURN_TILT * (Recency rank - spending rank)), ranks in [0, 1]
+
+def next_period(customers:pd.DataFrame, # a snapshot in the Kaggle format (e.g. synth_customers or load_customers output)
+                seed:int=0, # same seed, same next period
+                churn:float=0.08, # share of customers gone by the next snapshot
+                new:float=0.10, # new customers, as a share of the snapshot's size
+               ) -> pd.DataFrame:
+    "The same customers a period later: spending moves, children age, some churn, new customers join; same columns and dtypes."
+    for name, v in (("churn", churn), ("new", new)):
+        if not 0 <= v < 1: raise ParameterError(f"{name} must be a share in [0, 1), got {v}")
+    if missing := [c for c in COLUMNS if c not in customers]:
+        raise ParameterError(f"the snapshot lacks column(s) {', '.join(missing)}; next_period needs the Kaggle columns")
+    rng, n, df = np.random.default_rng(seed), len(customers), customers.copy()
+    move = rng.choice(3, size=n, p=[1 - SPEND_MOVES["up"] - SPEND_MOVES["down"], SPEND_MOVES["up"], SPEND_MOVES["down"]])
+    factor = np.select([move == 1, move == 2], [rng.uniform(*SPEND_FACTORS["up"], n), rng.uniform(*SPEND_FACTORS["down"], n)],
+                       rng.lognormal(0, STABLE_SD, n))
+    spend = df[list(SPENDING)].to_numpy("float64").sum(axis=1)
+    for c in SPENDING + ("NumDealsPurchases",) + CHANNELS:  # purchases move with spending; capped at the snapshot's largest
+        df[c] = np.clip(np.rint(df[c].to_numpy("float64")*factor), 0, df[c].max()).astype(df[c].dtype)
+    df["NumWebVisitsMonth"] = np.clip(df.NumWebVisitsMonth + rng.integers(-1, 2, n), 0, df.NumWebVisitsMonth.max())
+    teens = df.Teenhome - rng.binomial(df.Teenhome, CHILD_MOVES["teen leaves home"])
+    grown = np.minimum(rng.binomial(df.Kidhome, CHILD_MOVES["kid becomes teen"]), 2 - teens)  # Teenhome stays 0..2
+    df["Kidhome"], df["Teenhome"] = df.Kidhome - grown, teens + grown
+    inc = df.Income.to_numpy("float64")
+    df["Income"] = np.where(inc == 666_666, inc, np.rint(inc*rng.lognormal(*INCOME_RAISE, n))).astype(df.Income.dtype)
+    draws = rng.integers(0, 100, (2, n))  # fallen spending: later of two draws; risen: the earlier
+    df["Recency"] = np.select([move == 1, move == 2], [draws.min(0), draws.max(0)], draws[0]).astype(df.Recency.dtype)
+    gone = np.zeros(n, dtype=bool)
+    if k := int(round(churn*n)):
+        w = np.exp(CHURN_TILT*(rankdata(customers.Recency) - rankdata(spend))/n)
+        gone[rng.choice(n, size=k, replace=False, p=w/w.sum())] = True
+    fresh = synth_customers(int(round(new*n)), seed=int(rng.integers(2**31)))
+    if len(fresh):
+        start, end = (pd.Timestamp(d) for d in _profile()["Dt_Customer_range"])  # the synthetic range, mapped onto the input's
+        lo, hi = customers.Dt_Customer.min(), customers.Dt_Customer.max()
+        fresh["Dt_Customer"] = (lo + (fresh.Dt_Customer - start)/(end - start)*(hi - lo)).dt.floor("D")
+        fresh["ID"] = customers.ID.max() + 1 + np.arange(len(fresh))  # the CRM hands out the next IDs
+    out = pd.concat([df[~gone], fresh], ignore_index=True)[list(customers.columns)]
+    return out.astype(customers.dtypes.to_dict())
