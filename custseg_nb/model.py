@@ -66,10 +66,10 @@ def training_distribution(engineered:pd.DataFrame, # engineered training custome
 
 # %% ../nbs/09_model.ipynb #b8ac0689
 MANIFEST_FILE = "manifest.json"
-FORMAT_VERSION = 3  # 3: the null, name claims, expected response, outlier radii; 2 (content-addressed files) and 1 are no longer read
+FORMAT_VERSION = 4  # 4: the response model; 3 (the null, name claims, outlier radii) and earlier are no longer read
 ARTIFACT_FILES = {"raw": "raw.csv", "train": "train.csv", "test": "test.csv", "preprocessor": "preprocessor.pkl",
                   "model": "kmeans.pkl", "pca": "pca.pkl", "map": "map.csv",
-                  "scoring": "scoring.json"}  # artifact name → file name before its hash
+                  "scoring": "scoring.json", "response": "response.json"}  # artifact name → file name before its hash
 HASH_CHARS = 16  # hex digits of the sha256 in an artifact's file name
 
 def artifact_file(name:str, # artifact name, a key of ARTIFACT_FILES
@@ -88,14 +88,16 @@ NUMBER = (int, float)
 MANIFEST_FIELDS = {"format_version": int, "created_at": str, "k": int, "seed": int, "algorithm": str, "features": list,
                    "categorical_features": list, "metrics": dict, "k_selection": dict, "segments": list, "key_drivers": list,
                    "base_profile": dict, "training_data": dict, "versions": dict, "training_seconds": NUMBER,
-                   "artifacts": dict, "drift_reference": dict, "reactivation_days": int}  # field → type this code reads it as
+                   "artifacts": dict, "drift_reference": dict, "reactivation_days": int,
+                   "response_model": dict}  # field → type this code reads it as
 MANIFEST_KEYS = tuple(MANIFEST_FIELDS)
 METRIC_KEYS = ("silhouette", "calinski_harabasz", "davies_bouldin", "stability_ari", "pca2_variance", "silhouette_null")
 SEGMENT_FIELDS = {"id": int, "name": str, "size": int, "share": NUMBER, "recommendation": str, "evidence": str, "profile": dict}
 ENTRY_FIELDS = {"file": str, "sha256": str, "bytes": int}
 NESTED_FIELDS = {"k_selection": {"rule": str, "given_k": (int, type(None))},
                  "training_data": {"source": str, "sha256": str, "rows": int, "train_rows": int, "test_rows": int},
-                 "drift_reference": {"features": dict, "segment_shares": list}}
+                 "drift_reference": {"features": dict, "segment_shares": list},
+                 "response_model": {"model": (str, type(None)), "auc_test": (*NUMBER, type(None)), "brier_test": (*NUMBER, type(None))}}
 
 def _is(value, kind) -> bool:
     "isinstance, except that true/false are not numbers."
