@@ -177,3 +177,130 @@ def test_ctrl_c_at_any_moment_is_one_line_and_status_130(tmp_path):
         if proc.returncode == 130: assert err.rstrip().splitlines()[-1] == "custseg: interrupted", err
         else: assert proc.returncode == 0, (delay, proc.returncode, err)
     assert sum(code == 130 for _, code in outcomes) >= 4, outcomes  # most moments land mid-run
+
+
+TARGET_COLUMNS = ["ID", "segment", "segment_name", "response_probability", "recommendation"]
+MIGRATION_COLUMNS = ["ID", "segment_before", "segment_after", "moved", "changes"]
+
+
+def read_rows(path):
+    "A written CSV as (header, rows as dicts)."
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return reader.fieldnames, list(reader)
+
+
+def file_ids(path) -> set:
+    "The ID column of a customer file in the Kaggle format, as written."
+    return {line.split("\t")[0] for line in path.read_text().splitlines()[1:] if line}
+
+
+@pytest.fixture(scope="module")
+def snapshots(tmp_path_factory):
+    "The embedded sample without its Response column; the sample as it is (before) and a synthetic next period of it (after)."
+    from custseg_nb.files import load_customers, write_customers
+    from custseg_nb.synth import next_period
+    folder = tmp_path_factory.mktemp("snapshots")
+    sample = load_customers()
+    return {"customers": write_customers(sample.drop(columns="Response"), folder/"customers.csv"),
+            "before": write_customers(sample, folder/"before.csv"),
+            "after": write_customers(next_period(sample, seed=1), folder/"after.csv")}
+
+
+def expected_responders(stdout) -> tuple[float, float, float, int]:
+    "Expected responders, the interval's ends and the customers contacted, from the summary's second line."
+    import re
+    m = re.search(r"^expected responders: ([\d,.]+) \(95% interval ([\d,.]+)–([\d,.]+)\) of ([\d,]+) contacted", stdout, re.M)
+    assert m, stdout
+    return (*(float(g.replace(",", "")) for g in m.groups()[:3]), int(m[4].replace(",", "")))
+
+
+def test_targets_ranks_every_customer_likeliest_first(model, snapshots):
+    out, _ = model
+    r = custseg("targets", snapshots["customers"], "--artifacts", out)  # the file has no Response column
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    written = snapshots["customers"].with_name("customers_targets.csv")  # default: beside the input
+    header, rows = read_rows(written)
+    assert header == TARGET_COLUMNS
+    assert sorted(row["ID"] for row in rows) == sorted(file_ids(snapshots["customers"]))  # every customer once
+    p = [float(row["response_probability"]) for row in rows]
+    assert p == sorted(p, reverse=True) and 0 <= p[-1] and p[0] <= 1
+    expected, low, high, contacted = expected_responders(r.stdout)
+    assert contacted == len(rows) and low <= expected <= high and expected == pytest.approx(sum(p), abs=0.05)
+    assert r.stdout.startswith(f"ranked {len(rows):,} customers (all segments)") and str(written) in r.stdout
+
+
+def test_targets_of_one_segment_are_the_full_ranking_narrowed(model, snapshots, tmp_path):
+    out, _ = model
+    custseg("targets", snapshots["customers"], "-o", tmp_path/"all.csv", "--artifacts", out)
+    _, everyone = read_rows(tmp_path/"all.csv")
+    r = custseg("targets", snapshots["customers"], "--segment", "1", "--top", "20", "-o", tmp_path/"seg1.csv", "--artifacts", out)
+    assert r.returncode == 0, r.stderr
+    header, chosen = read_rows(tmp_path/"seg1.csv")
+    assert header == TARGET_COLUMNS and len(chosen) == 20 and {row["segment"] for row in chosen} == {"1"}
+    assert chosen == [row for row in everyone if row["segment"] == "1"][:20]  # same rows, same order, same numbers
+    expected, low, high, contacted = expected_responders(r.stdout)
+    assert contacted == 20 and expected == pytest.approx(sum(float(row["response_probability"]) for row in chosen), abs=0.05)
+    assert low <= expected <= high <= 20
+
+
+def test_targets_errors_are_one_line_with_exit_2(model, snapshots, tmp_path):
+    out, _ = model
+    k = json.loads((out/"manifest.json").read_text())["k"]
+    r = custseg("targets", snapshots["customers"], "--segment", "99", "-o", tmp_path/"x.csv", "--artifacts", out)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [f"custseg: error: segment 99 does not exist: this model has segments 0–{k - 1}"]
+    r = custseg("targets", snapshots["customers"], "--top", "0", "-o", tmp_path/"x.csv", "--artifacts", out)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "argument --top: must be at least 1, got 0" in r.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def migration_matrix(stdout, names) -> list[list[int]]:
+    "The counts of the printed migration matrix, row by row (the row shares in brackets dropped), checking each row's total."
+    import re
+    lines = stdout.splitlines()
+    matrix = []
+    for j, name in enumerate(names):
+        [line] = [l for l in lines if l.startswith(f"{j} {name} ")]
+        cells = [int(c.replace(",", "")) for c in re.findall(r"([\d,]+) \(\s*\d+%\)", line[len(f"{j} {name}"):])]
+        assert len(cells) == len(names) and int(line.split()[-1].replace(",", "")) == sum(cells), line
+        matrix.append(cells)
+    return matrix
+
+
+def test_migrate_counts_every_customer_in_both_snapshots_once(model, snapshots):
+    out, _ = model
+    names = [s["name"] for s in json.loads((out/"manifest.json").read_text())["segments"]]
+    r = custseg("migrate", snapshots["before"], snapshots["after"], "--artifacts", out)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    header, rows = read_rows(snapshots["after"].with_name("after_migration.csv"))  # default: beside AFTER
+    before, after = file_ids(snapshots["before"]), file_ids(snapshots["after"])
+    assert header == MIGRATION_COLUMNS
+    assert sorted(row["ID"] for row in rows) == sorted(before & after)
+    crosstab = [[sum(row["segment_before"] == str(b) and row["segment_after"] == str(a) for row in rows) for a in range(len(names))]
+                for b in range(len(names))]
+    assert migration_matrix(r.stdout, names) == crosstab
+    moved = sum(row["moved"] == "1" for row in rows)
+    assert moved == sum(row["segment_before"] != row["segment_after"] for row in rows) > 0  # a period later, some moved
+    assert all(bool(row["changes"]) == (row["moved"] == "1") for row in rows)  # movers, and only movers, say why
+    assert r.stdout.startswith(f"{len(rows):,} customers in both snapshots: {moved:,} moved segment ({moved/len(rows):.1%}); "
+                               f"{len(before - after):,} gone (only before), {len(after - before):,} new (only after)")
+
+
+def test_migrate_a_snapshot_onto_itself_moves_nobody(model, snapshots, tmp_path):
+    out, _ = model
+    r = custseg("migrate", snapshots["before"], snapshots["before"], "-o", tmp_path/"same.csv", "--artifacts", out)
+    assert r.returncode == 0, r.stderr
+    _, rows = read_rows(tmp_path/"same.csv")
+    assert len(rows) == len(file_ids(snapshots["before"])) and {row["moved"] for row in rows} == {"0"}
+    assert r.stdout.startswith(f"{len(rows):,} customers in both snapshots: 0 moved segment (0.0%); 0 gone (only before), 0 new")
+
+
+def test_migrate_errors_are_one_line_with_exit_2(model, snapshots, tmp_path):
+    out, _ = model
+    r = custseg("migrate", snapshots["before"], tmp_path/"missing.csv", "-o", tmp_path/"m.csv", "--artifacts", out)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [f"custseg: error: file '{tmp_path/'missing.csv'}' does not exist"]
+    r = custseg("migrate", snapshots["before"], snapshots["after"], "-o", tmp_path/"m.csv", "--artifacts", tmp_path/"nothing")
+    assert r.returncode == 2 and "run `custseg train` first" in r.stderr and r.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

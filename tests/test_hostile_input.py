@@ -64,6 +64,7 @@ def run(command, path, model, tmp_path):
     "Run one custseg command on a customer file."
     if command == "score": return custseg("score", path, "-o", tmp_path/"scored.csv", "--artifacts", model)
     if command == "drift": return custseg("drift", path, "--artifacts", model)
+    if command == "targets": return custseg("targets", path, "-o", tmp_path/"targets.csv", "--artifacts", model)
     return custseg("train", "--data", path, "--out", tmp_path/"m", "--k", "3")
 
 
@@ -77,7 +78,7 @@ def assert_one_line(r, contains):
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
-@pytest.mark.parametrize("command", ["score", "drift", "train"])
+@pytest.mark.parametrize("command", ["score", "drift", "targets", "train"])
 def test_hostile_file_is_refused_in_one_line(command, case, clean, model, tmp_path):
     edit, expected = REFUSED[case]
     path, customer_id = hostile(clean, tmp_path, edit)
@@ -102,6 +103,39 @@ def test_an_id_beyond_int64_is_just_an_id(command, clean, model, tmp_path):
     r = run(command, path, model, tmp_path)
     assert r.returncode in (0, 3), r.stderr  # drift exits 3 when a feature drifted
     assert "Traceback" not in r.stderr
+
+
+def test_targets_keep_an_id_beyond_int64_as_written(clean, model, tmp_path):
+    path, _ = hostile(clean, tmp_path, cell("ID", HUGE_ID))
+    r = run("targets", path, model, tmp_path)
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path/"targets.csv", newline="") as f: ids = [row["ID"] for row in csv.DictReader(f)]
+    written = [line.split("\t")[0] for line in clean.read_text().splitlines()[1:]]
+    written[ROW] = HUGE_ID
+    assert sorted(ids) == sorted(written)  # ranked, so reordered; every ID exactly as in the file
+
+
+def test_migrate_names_the_spoilt_snapshot_and_line(clean, model, tmp_path):
+    path, customer_id = hostile(clean, tmp_path, cell("Income", "lots"))
+    r = custseg("migrate", clean, path, "-o", tmp_path/"migration.csv", "--artifacts", model)
+    assert_one_line(r, f"file 'hostile.csv': column 'Income' has text 'lots' in line {ROW + 2} (ID {customer_id}); expected a number")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.csv"]
+
+
+def test_migrate_of_snapshots_sharing_no_id_is_refused(clean, model, tmp_path):
+    from custseg_nb.files import load_customers, write_customers
+    df = load_customers(clean)
+    others = write_customers(df.assign(ID=df.ID + 10**6), tmp_path/"others.csv")  # another company's customers
+    r = custseg("migrate", clean, others, "-o", tmp_path/"migration.csv", "--artifacts", model)
+    assert_one_line(r, "no customer ID is in both snapshots")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["others.csv"]
+
+
+def test_migrate_matches_customers_when_one_snapshot_has_an_id_beyond_int64(clean, model, tmp_path):
+    path, _ = hostile(clean, tmp_path, cell("ID", HUGE_ID))
+    r = custseg("migrate", clean, path, "-o", tmp_path/"migration.csv", "--artifacts", model)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("199 customers in both snapshots: ") and "1 gone (only before), 1 new (only after)" in r.stdout
 
 
 def test_score_into_a_folder_is_refused(clean, model, tmp_path):
