@@ -24,9 +24,10 @@ import pandas as pd
 from fastcore.basics import patch
 
 from .schema import CATEGORICAL, DATE_FORMAT, FILE_SUFFIXES, FLAGS, WHOLE, CustSegError, DataError, SchemaError
-from .scoring import Segmenter, score_file
+from .scoring import Segmenter, score_file, select_targets
+from .campaigns import write_table
 from .monitoring import drift_report
-from .render import (STYLE, about_html, counts_png, customer_html, download_link, drift_html, map_png, message_html,
+from .render import (STYLE, about_html, campaign_html, counts_png, customer_html, download_link, drift_html, map_png, message_html,
                                table_html)
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,6 @@ FIELDS = (
     Field("AcceptedCmp3", "Accepted campaign 3", "Campaigns"),
     Field("AcceptedCmp4", "Accepted campaign 4", "Campaigns"),
     Field("AcceptedCmp5", "Accepted campaign 5", "Campaigns"),
-    Field("Response", "Accepted the last campaign", "Campaigns"),
     Field("Complain", "Complained in the last 2 years", "Campaigns"))
 GROUP_TITLES = {"Household": "Household", "Spending": "Spending (last 2 years)",
                 "Channels": "Channels and activity", "Campaigns": "Campaigns and service"}
@@ -254,8 +254,24 @@ class ScoringPage:
         intro = widgets.HTML(f"<div>A customer file in the Kaggle format (29 columns; tab-, comma- or semicolon-separated, "
                              f"or Parquet), up to {self.max_upload_bytes/1024**2:.0f} MB. Every customer gets a segment; "
                              f"the file is compared with the training data.</div>")
-        return widgets.VBox([intro, self.upload, self.file_message, self.download,
+        return widgets.VBox([intro, self.upload, self.file_message, self.download, self._campaign_panel(),
                              widgets.HBox([self.counts, self.drift], layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap")), self.preview])
+
+    def _campaign_panel(self) -> widgets.Widget:
+        "Hidden until a file is scored: which segment to contact, how many answers to expect, the ranked list."
+        self.targets, self.targets_name = None, ""
+        self.campaign_segment = widgets.Dropdown(
+            options=["All segments"] + [f"{i} · {n}" for i, n in enumerate(self.manifest.segment_names)],
+            description="Customers to contact", style={"description_width": "140px"}, layout=widgets.Layout(width="480px"))
+        self.campaign_segment.add_class("custseg-campaign-segment")
+        self.campaign_segment.observe(self.show_campaign, "index")
+        self.campaign_summary, self.campaign_download = widgets.HTML(), widgets.HTML()
+        self.campaign_summary.add_class("custseg-campaign-box"); self.campaign_download.add_class("custseg-campaign-download-box")
+        self.campaign = widgets.VBox([widgets.HTML("<h4 style='margin:10px 0 4px 0'>A campaign like the last one</h4>"),
+                                      self.campaign_segment, self.campaign_summary, self.campaign_download],
+                                     layout=widgets.Layout(display="none"))
+        self.campaign.add_class("custseg-campaign")
+        return self.campaign
 
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
 
@@ -287,9 +303,10 @@ def _on_upload(self:ScoringPage, change) -> None:
 def score_upload(self:ScoringPage, name:str, # the uploaded file's name
                  data:bytes, # its content
                 ) -> pd.DataFrame|None:
-    "Score an uploaded file and show the table, counts, drift and download (the upload); returns the scored table."
-    for w in (self.download, self.preview, self.drift): w.value = ""
-    self.counts.layout.display = "none"
+    "Score an uploaded file and show the table, counts, drift, campaign panel and download (the upload); returns the scored table."
+    for w in (self.download, self.preview, self.drift, self.campaign_summary, self.campaign_download): w.value = ""
+    self.counts.layout.display = self.campaign.layout.display = "none"
+    self.targets = None
     scored = link = None
     with _reporting(self.file_message, f"Scoring {name}…"), tempfile.TemporaryDirectory(prefix="custseg-upload-") as tmp:
         started = time.perf_counter()
@@ -298,6 +315,7 @@ def score_upload(self:ScoringPage, name:str, # the uploaded file's name
         try:
             score_file(path, out, segmenter=self.segmenter)
             report = drift_report(path, self.segmenter)
+            targets = None if self.segmenter.response is None else self.segmenter.targets(path)
         except CustSegError as e:  # name the user's file, not the temporary copy
             raise type(e)(str(e).replace(str(path), path.name)) from e
         scored = pd.read_csv(out)
@@ -307,10 +325,44 @@ def score_upload(self:ScoringPage, name:str, # the uploaded file's name
         self.drift.value = drift_html(report)
         link = download_link(out.read_bytes(), out.name, f"Download {out.name} ({len(scored):,} customers)")
         done = message_html(f"Scored {len(scored):,} customers from {path.name} in {time.perf_counter() - started:.1f} s.", "ok")
-    if link is not None:  # every step worked: the message first, then the link (what a person, or a test, waits for)
+    if link is not None:  # every step worked: the campaign, the message, then the link (what a person, or a test, waits for)
+        self.show_targets(targets, path.stem)
         self.file_message.value = done
         self.download.value = link
     return scored
+
+# %% ../nbs/15_page.ipynb #cp15c01
+@patch
+def show_targets(self:ScoringPage, targets:pd.DataFrame|None, # `Segmenter.targets` of the file; None: the model has no response model
+                 name:str, # the file's stem, for the download's name
+                ) -> None:
+    "Show the campaign panel for a scored file, starting with all segments."
+    self.targets, self.targets_name = targets, name
+    self.campaign_segment.layout.display = None if targets is not None else "none"
+    if targets is None:
+        why = (self.manifest.data.get("response_model") or {}).get("reason") or "training fitted none"
+        self.campaign_download.value = ""
+        self.campaign_summary.value = message_html(f"No ranking by response: this model has no response model ({why}). "
+                                                   f"Retrain with `custseg train` on customers with more responders.", "note")
+    else:
+        self.campaign_segment.index = 0
+        self.show_campaign()
+    self.campaign.layout.display = None
+
+@patch
+def show_campaign(self:ScoringPage, *_) -> pd.DataFrame|None:
+    "Show the chosen customers' count, expected responders and ranked-list download (the dropdown); returns them."
+    if self.targets is None: return None
+    index = self.campaign_segment.index or 0
+    chosen = select_targets(self.targets, None if index == 0 else index - 1)
+    self.campaign_summary.value = campaign_html(chosen, self.campaign_segment.options[index],
+                                                responders=self.segmenter.response.expected_responders)
+    name = f"{self.targets_name}_targets{'' if index == 0 else f'_segment{index - 1}'}.csv"
+    self.campaign_download.value = ""
+    if not chosen.empty:  # written as `custseg targets` writes it: an ID a spreadsheet would run as a formula is quoted
+        with tempfile.TemporaryDirectory(prefix="custseg-targets-") as tmp: data = write_table(chosen, Path(tmp)/name).read_bytes()
+        self.campaign_download.value = download_link(data, name, f"Download the ranked list ({len(chosen):,} customers)")
+    return chosen
 
 # %% ../nbs/15_page.ipynb #e6494b7a
 def _log_to_server() -> None:

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['STYLE', 'PROFILE_ROWS', 'METRIC_WORDS', 'message_html', 'confidence_bar', 'profile_table', 'reasons_html',
            'customer_html', 'png', 'map_png', 'frame_html', 'table_html', 'counts_png', 'drift_html', 'download_link',
-           'about_html']
+           'campaign_html', 'response_html', 'about_html']
 
 # %% ../nbs/14_render.ipynb #d20ca4a6
 import base64
@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from .segments import customer_action, plot_segment_map
 from .model import Manifest
+from .response import expected_responders
 
 # %% ../nbs/14_render.ipynb #ca0304f3
 STYLE = """<style>
@@ -37,6 +38,7 @@ STYLE = """<style>
 .custseg-ok{background:#e8f5e9;border-left:4px solid #2e7d32;padding:6px 10px;margin:6px 0}
 .custseg-badge{display:inline-block;border-radius:10px;padding:1px 9px;margin-right:6px;font-size:12px;background:#eef}
 .custseg-drift{background:#fdecea}.custseg-watch{background:#fff8e1}.custseg-stable{background:#e8f5e9}
+.custseg-campaign-summary{font-size:15px;margin:4px 0}
 a.custseg-download{display:inline-block;background:#2a6fb0;color:white;padding:6px 14px;border-radius:4px;text-decoration:none}
 </style>"""
 
@@ -209,6 +211,29 @@ def download_link(data:bytes, # the file's content
     uri = "data:text/csv;base64," + base64.b64encode(data).decode("ascii")
     return f'<a class="custseg-download" download="{html.escape(filename)}" href="{uri}">{html.escape(label)}</a>'
 
+# %% ../nbs/14_render.ipynb #cp14c01
+def campaign_html(targets:pd.DataFrame, # `Segmenter.targets` output for the customers a campaign would reach
+                  selection:str="All segments", # what was chosen, e.g. "2 · Budget deal seekers"
+                  top:int=5, # rows of the ranked list shown
+                  responders=expected_responders, # probabilities → (expected, low, high): the model's `ResponseModel.expected_responders`
+                 ) -> str:
+    "Customers in the selection, expected responders with their 95% interval, and the first `top` of the ranked list."
+    title = f"<b class='custseg-campaign-selection'>{html.escape(str(selection))}</b>"
+    if not len(targets):
+        return (f"<div class='custseg-campaign-summary'>{title}: <span class='custseg-campaign-count'>0</span> customers "
+                f"— no customer of this file is in it.</div>")
+    n = len(targets)
+    expected, low, high = responders(targets["response_probability"].to_numpy())
+    shown = frame_html(targets.head(top)[["ID", "segment_name", "response_probability"]],
+                       {"ID": str, "response_probability": "{:.0%}"})
+    return (f"<div class='custseg-campaign-summary'>{title}: <span class='custseg-campaign-count'>{n:,}</span> customers · "
+            f"expected responders <span class='custseg-campaign-expected'>{expected:,.1f}</span> "
+            f"<span class='custseg-campaign-interval'>(95% interval {low:,.1f}–{high:,.1f})</span>, "
+            f"{expected/n:.0%} of them</div><div class='custseg-muted'>The interval counts the chance of who answers and the "
+            f"calibration's own doubt, not the ranking's: on a segment's top customers read it as the least uncertainty to "
+            f"expect. Most likely to answer first:</div>{shown}"
+            + (f"<div class='custseg-muted'>first {top} of {n:,}; the download has them all</div>" if n > top else ""))
+
 # %% ../nbs/14_render.ipynb #d1129982
 METRIC_WORDS = {  # manifest metric → (label, format, what it means)
     "silhouette": ("silhouette", "{:.3f}", "−1…1; how much closer customers are to their own segment than to the next"),
@@ -220,8 +245,29 @@ METRIC_WORDS = {  # manifest metric → (label, format, what it means)
     "test_silhouette": ("silhouette on held-out customers", "{:.3f}", "close to the silhouette = no overfitting")}
 
 def _response(r:Mapping|None) -> str:
-    "A response rate with its interval, e.g. 15% (12–18%)."
+    "A response rate with its interval, e.g. 15% (12%–18%)."
     return "" if not r else f"{r['rate']:.0%} ({r['low']:.0%}–{r['high']:.0%})"
+
+def response_html(manifest:Manifest) -> str:
+    "The last campaign's response rate by segment (95% intervals) and how well the response model ranks held-out customers."
+    rows = "".join(f"<tr><td>{s['id']}</td><td style='text-align:left'>{html.escape(s['name'])}</td><td>{s['size']:,}</td>"
+                   f"<td>{_response(s.get('expected_response')) or '—'}</td></tr>" for s in manifest["segments"])
+    table = (f"<h4>Response rate by segment</h4><table class='custseg-table custseg-response-table'><tr><th>id</th>"
+             f"<th style='text-align:left'>segment</th><th>customers</th><th>responded to the last campaign (95% interval)</th>"
+             f"</tr>{rows}</table>")
+    rm = manifest.data.get("response_model") or {}
+    if not rm.get("model"):
+        why = rm.get("reason") or "this model was trained without one"
+        return table + message_html(f"No response model: {why}. The campaign panel needs one: retrain with `custseg train`.", "note")
+    base, cv = rm["base_rate_test"], (rm.get("cv_auc") or {}).get(rm["model"])
+    cv_words = f"; cross-validated in training {cv['mean']:.3f} ± {cv['sd']:.3f}" if cv else ""
+    quality = (("AUC", f"{rm['auc_test']:.3f}", f"0.5 = guessing, 1 = every responder ranked above every other customer{cv_words}"),
+               ("Brier score", f"{rm['brier_test']:.3f}", f"lower is better; always saying the base rate ({base:.1%}) scores {base*(1 - base):.3f}"),
+               ("top-decile lift", f"{rm['lift_top_decile_test']:.1f}×", "response rate of the 10% most likely over the base rate; 1 = no better than random"))
+    lines = "".join(f"<tr><td>{k}</td><td>{v}</td><td class='custseg-muted' style='text-align:left'>{why}</td></tr>" for k, v, why in quality)
+    return (table + f"<div class='custseg-response-model' style='margin-top:10px'>Response model: <b>{html.escape(rm['model'])}</b>, "
+            f"calibrated; on {rm.get('test_customers', 0):,} held-out customers:</div>"
+            f"<table class='custseg-table custseg-response-quality'>{lines}</table>")
 
 def about_html(manifest:Manifest) -> str:
     "K, metrics, segments and training facts of a model, as HTML."
@@ -230,8 +276,7 @@ def about_html(manifest:Manifest) -> str:
     metrics = "".join(f"<tr><td>{label}</td><td>{fmt.format(manifest['metrics'][key])}</td><td class='custseg-muted' style='text-align:left'>{why}</td></tr>"
                       for key, (label, fmt, why) in METRIC_WORDS.items() if key in manifest["metrics"])
     segs = "".join(f"<tr><td>{s['id']}</td><td style='text-align:left'>{html.escape(s['name'])}</td><td>{s['size']:,}</td>"
-                   f"<td>{s['share']:.0%}</td><td style='text-align:left'>{html.escape(s['recommendation'])}</td>"
-                   f"<td>{_response(s.get('expected_response'))}</td></tr>"
+                   f"<td>{s['share']:.0%}</td><td style='text-align:left'>{html.escape(s['recommendation'])}</td></tr>"
                    for s in manifest["segments"])
     return (f'<div class="custseg-card" style="max-width:1100px"><h3>{manifest["k"]} segments</h3>'
             f'<div class="custseg-muted">{"K chosen as the " + html.escape(manifest["k_selection"]["rule"]) if not manifest["k_selection"]["given_k"] else "K given at training"}</div>'
@@ -240,6 +285,5 @@ def about_html(manifest:Manifest) -> str:
             f"model folder <code>{html.escape(str(manifest.folder))}</code>.</div>"
             + (f"<div class='custseg-structure'><b>{html.escape(manifest['k_selection'].get('structure_sentence', ''))}</b></div>")
             + f"<h4>Segments</h4><table class='custseg-table'><tr><th>id</th><th style='text-align:left'>segment</th>"
-            f"<th>customers</th><th>share</th><th style='text-align:left'>recommended action</th>"
-            f"<th>responded to the last campaign (95% interval)</th></tr>{segs}</table>"
-            f"<h4>Quality</h4><table class='custseg-table'>{metrics}</table></div>")
+            f"<th>customers</th><th>share</th><th style='text-align:left'>recommended action</th></tr>{segs}</table>"
+            f"<h4>Quality</h4><table class='custseg-table'>{metrics}</table>{response_html(manifest)}</div>")

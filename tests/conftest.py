@@ -39,15 +39,16 @@ def free_port() -> int:
 
 
 class AppServer:
-    "A running `custseg app` subprocess: its URL, artifacts folder, log file and start time."
-    def __init__(self, port, artifacts, log):
+    "A running `custseg app` subprocess: its URL, artifacts folder, log file and start time; `env` adds to the environment."
+    def __init__(self, port, artifacts, log, env=None):
         import time
         self.port, self.artifacts, self.log = port, artifacts, log
         self.url = f"http://127.0.0.1:{port}/"
         self._log = log.open("w")
         self.started = time.perf_counter()
         self.proc = subprocess.Popen([custseg_exe(), "app", "--port", str(port), "--artifacts", str(artifacts)],
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     env={**os.environ, **(env or {})})
 
     def wait_until_listening(self, timeout=240):
         "Block until the server accepts connections on its port; fail with its log if it exits or times out."
@@ -79,7 +80,9 @@ class AppServer:
 def app_server(tmp_path_factory, output_dir):
     "`custseg app` on a free port with an empty artifacts folder (so it trains first); stopped even on failure."
     folder = tmp_path_factory.mktemp("app")
-    server = AppServer(free_port(), folder/"artifacts", output_dir/"custseg_app.log")
+    # every test opens its own page, and a closed page's kernel lives until it is culled (minutes): room for a
+    # module's tests, so the cap on open pages (tested in test_faults_app) does not refuse the fifth one
+    server = AppServer(free_port(), folder/"artifacts", output_dir/"custseg_app.log", env={"CUSTSEG_MAX_PAGES": "12"})
     try:
         yield server.wait_until_listening()
     finally:

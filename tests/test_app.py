@@ -8,6 +8,7 @@ import pytest
 
 from custseg_nb.model import Manifest
 from custseg_nb.files import write_customers
+from custseg_nb.scoring import TARGET_COLUMNS, Segmenter
 from custseg_nb.synth import synth_customers
 
 PAGE_TIMEOUT = 90_000  # ms: the first page load starts a kernel and imports the scientific stack
@@ -63,7 +64,7 @@ def test_score_a_file_and_download_it(app_server, page, tmp_path, output_dir):
     customers = write_customers(synth_customers(25, seed=3), tmp_path/"march.csv")
     page.get_by_role("tab", name="A file of customers").click()
     upload(page, customers)
-    link = page.locator("a.custseg-download")
+    link = page.locator(".custseg-download-box a.custseg-download")  # the scored file (the campaign panel has its own link)
     link.wait_for(timeout=60_000)
     assert "Scored 25 customers from march.csv" in page.locator(".custseg-file-message").inner_text()
     with page.expect_download() as download: link.click()
@@ -105,6 +106,38 @@ def test_broken_files_give_a_message_and_the_page_keeps_working(page, tmp_path, 
     assert_offline(page)
 
 
+def test_campaign_panel_counts_and_ranks_one_segment(app_server, page, tmp_path, output_dir):
+    seg = Segmenter.load(app_server.artifacts)
+    customers = write_customers(synth_customers(60, seed=3), tmp_path/"april.csv")
+    chosen = int(seg.targets(customers).segment.value_counts().idxmax())
+    want = seg.targets(customers, segment=chosen)  # what the page should show, computed here on the same file
+    expected, low, high = seg.response.expected_responders(want.response_probability.to_numpy())
+    label = f"{chosen} · {seg.manifest.segment_names[chosen]}"
+    page.get_by_role("tab", name="A file of customers").click()
+    panel, count, shown = (page.locator(c) for c in (".custseg-campaign", ".custseg-campaign-count", ".custseg-campaign-expected"))
+    assert panel.is_hidden()  # nothing to rank before a file
+
+    upload(page, customers)
+    page.locator(".custseg-download-box a.custseg-download").wait_for(timeout=60_000)
+    assert panel.is_visible() and count.inner_text() == "60"
+    all_expected = shown.inner_text()
+    page.locator(".custseg-campaign-segment select").select_option(label=label)
+    page.locator(".custseg-campaign-selection", has_text=label).wait_for(timeout=30_000)
+    assert int(count.inner_text().replace(",", "")) == len(want) < 60
+    assert shown.inner_text() == f"{expected:,.1f}" != all_expected
+    assert page.locator(".custseg-campaign-interval").inner_text() == f"(95% interval {low:,.1f}–{high:,.1f})"
+    page.locator(".custseg-page").screenshot(path=output_dir/"app_campaign.png")
+
+    with page.expect_download() as download: page.locator(".custseg-campaign-download-box a.custseg-download").click()
+    assert download.value.suggested_filename == f"april_targets_segment{chosen}.csv"
+    ranked = pd.read_csv(download.value.path())
+    assert tuple(ranked.columns) == TARGET_COLUMNS
+    assert set(ranked.segment) == {chosen} and len(ranked) == len(want)
+    assert ranked.response_probability.is_monotonic_decreasing and ranked.response_probability.iloc[0] > ranked.response_probability.iloc[-1]
+    assert ranked.ID.tolist() == want.ID.tolist()
+    assert_offline(page)
+
+
 def test_about_the_model(app_server, page, output_dir):
     manifest = Manifest.read(app_server.artifacts)
     page.get_by_role("tab", name="About the model").click()
@@ -112,5 +145,14 @@ def test_about_the_model(app_server, page, output_dir):
     about.wait_for()
     for name in manifest.segment_names: assert page.get_by_text(name, exact=True).first.is_visible()
     assert page.get_by_text(f"{manifest['k']} segments", exact=True).is_visible()
+    table = page.locator(".custseg-response-table")
+    assert table.is_visible()
+    for s in manifest["segments"]:  # the last campaign's response rate and its interval, per segment, from the manifest
+        r = s["expected_response"]
+        row = table.locator("tr", has_text=s["name"]).inner_text()
+        assert f"{s['size']:,}" in row and f"{r['rate']:.0%} ({r['low']:.0%}–{r['high']:.0%})" in row, row
+    model = manifest["response_model"]
+    assert page.locator(".custseg-response-model").inner_text().startswith(f"Response model: {model['model']}")
+    assert f"{model['auc_test']:.3f}" in page.locator(".custseg-response-quality tr", has_text="AUC").inner_text()
     page.locator(".custseg-page").screenshot(path=output_dir/"app_about.png")
     assert_offline(page)
