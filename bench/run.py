@@ -175,6 +175,11 @@ def main(quick:bool):
                                 [exe, "score", files[BIG], "-o", work/"scored_big.csv", "--artifacts", model])
             row(f"`custseg score` of {BIG:,} customers (fresh process) vs pyarrow read + 6-column CSV write of the same file (fresh process)",
                 secs(big), secs(floor), big/floor, "≤ 1.5×", big/floor <= 1.5)
+            print(f"bench: targets of {BIG:,} customers …", file=sys.stderr)
+            scored, targeted = paired(BIG_RUNS, [exe, "score", files[BIG], "-o", work/"scored_big.csv", "--artifacts", model],
+                                      [exe, "targets", files[BIG], "-o", work/"targets_big.csv", "--artifacts", model])
+            row(f"`custseg targets` of {BIG:,} customers (segments, response probabilities, a sort of all of them; fresh process) "
+                f"vs `custseg score` of the same file (fresh process)", secs(targeted), secs(scored), targeted/scored, "≤ 3×", targeted/scored <= 3)
             print(f"bench: training on {BIG:,} customers …", file=sys.stderr)
             train_big = timed(exe, "train", "--data", files[BIG], "--out", work/"model_big")
             km = in_fresh_process("kmeans", files[BIG])
