@@ -35,9 +35,12 @@ def write_table(table:pd.DataFrame, # the result to write
         raise ParameterError(f"the output '{output}' would overwrite the input: choose another output path")
     columns = {}
     for name in table.columns:
-        values = table[name].to_numpy()
-        if values.dtype == object: values = pa.array([None if v is None else str(v) for v in values], pa.string())
-        if not is_parquet(output) and isinstance(values, pa.Array): values = neutralise_formulas(values)
+        try: values = pa.array(table[name], from_pandas=True)  # numbers, text and categories as they are
+        except (pa.ArrowTypeError, pa.ArrowInvalid):  # numbers and text mixed (e.g. IDs): all as text
+            values = pa.array([None if v is None else str(v) for v in table[name]], pa.string())
+        if pa.types.is_dictionary(values.type): values = values.cast(values.type.value_type)
+        if pa.types.is_large_string(values.type): values = values.cast(pa.string())
+        if not is_parquet(output): values = neutralise_formulas(values)  # text only; other types pass through
         columns[name] = values
     arrow = pa.table(columns) if columns else pa.table({})
     def write(tmp:Path):

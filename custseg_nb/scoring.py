@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from .files import customer_chunks, is_parquet, load_customers, write_atomically
 from .cleaning import CleaningRules
 from .features import CHANNEL_SHARE_NAMES, SHARE_WORDS, FeatureRules, FeatureScaling, MapProjection
 from .model import Manifest, library_versions
-from .response import ResponseModel, expected_responders
+from .response import RESPONSE_NUMERIC, ResponseModel, expected_responders
 
 logger = logging.getLogger(__name__)
 
@@ -222,14 +223,22 @@ def predict(self:Segmenter, customers, # DataFrame, path (TSV/CSV/Parquet), or d
 TARGET_COLUMNS = ("ID", "segment", "segment_name", "response_probability", "recommendation")  # `targets` output
 
 @patch
-def response_probability(self:Segmenter, cols:Mapping[str, np.ndarray], # validated customer columns (`columns`, or a chunk)
-                        ) -> np.ndarray:
-    "Calibrated probability that each customer responds; `ArtifactError` if the model has no response model."
+def require_response(self:Segmenter) -> ResponseModel:
+    "The response model; `ArtifactError` saying why if training could not fit one."
     if self.response is None:
         why = self.manifest["response_model"].get("reason") or "training fitted none"
         raise ArtifactError(f"the model in '{self.manifest.folder}' has no response model ({why}): "
                             f"retrain with `custseg train` on customers with more responders")
-    return self.response.probability(self.engineered(cols))
+    return self.response
+
+@patch
+def response_probability(self:Segmenter, cols:Mapping[str, np.ndarray], # validated customer columns (`columns`, or a chunk)
+                         engineered:bool=False, # True when `cols` already holds the response model's engineered inputs
+                        ) -> np.ndarray:
+    "Calibrated probability that each customer responds; `ArtifactError` if the model has no response model."
+    model = self.require_response()
+    if not engineered: cols = self.features.transform_columns(self.cleaner.transform_columns(cols), only=RESPONSE_NUMERIC)
+    return model.probability(cols)
 
 @patch
 def check_segment(self:Segmenter, segment:int|None) -> None:
@@ -251,14 +260,26 @@ def select_targets(table:pd.DataFrame, # customers with `segment` and `response_
 def targets(self:Segmenter, customers, # DataFrame, path (TSV/CSV/Parquet) or dict for one customer
             segment:int|None=None, # keep this segment only
             top:int|None=None, # keep the first N
+            chunksize:int=50_000, # customers per chunk when reading a file
            ) -> pd.DataFrame:
     "Customers ranked by calibrated response probability, highest first: ID, segment, its name and recommended action."
     self.check_segment(segment)
-    cols = self.columns(customers)
-    found = self.nearest(cols)["segment"]
-    actions = np.array([s["recommendation"] for s in self.manifest["segments"]], dtype=object)
-    table = pd.DataFrame({"ID": cols["ID"], "segment": found, "segment_name": self._names[found],
-                          "response_probability": self.response_probability(cols), "recommendation": actions[found]})
+    self.require_response()
+    chunks = customer_chunks(customers, chunksize) if isinstance(customers, (str, PathLike)) else [self.columns(customers)]
+    only = self._inputs | frozenset(RESPONSE_NUMERIC)  # what the segments and the response model read, computed once
+    ids, found, probability = [], [], []
+    for cols in chunks:  # a file is read in chunks, as `score_file` reads it
+        engineered = self.features.transform_columns(self.cleaner.transform_columns(cols), only=only)
+        ids.append(cols["ID"])
+        found.append(self.nearest(engineered, engineered=True)["segment"])
+        probability.append(self.response_probability(engineered, engineered=True))
+    if len({a.dtype.kind for a in ids}) > 1: ids = [a.astype(str).astype(object) for a in ids]  # numbers, then text IDs
+    found = np.concatenate(found)
+    actions, action_of = np.unique([s["recommendation"] for s in self.manifest["segments"]], return_inverse=True)
+    table = pd.DataFrame({"ID": np.concatenate(ids), "segment": found,  # names and actions as categories: K texts, not N
+                          "segment_name": pd.Categorical.from_codes(found, categories=self.names),
+                          "response_probability": np.concatenate(probability),
+                          "recommendation": pd.Categorical.from_codes(action_of[found], categories=actions)})
     return select_targets(table, segment, top)
 
 # %% ../nbs/11_scoring.ipynb #h13s002

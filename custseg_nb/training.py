@@ -24,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from .schema import DataError, ParameterError
 from .cleaning import ingest
@@ -111,23 +112,24 @@ def fit_response_model(engineered:pd.DataFrame, # engineered training customers,
     categories = training_categories(engineered)
     X = response_inputs(engineered, categories)
     folds = list(StratifiedKFold(RESPONSE_FOLDS, shuffle=True, random_state=seed).split(X, y))
-    rows, out_of_fold = [], {}
-    for name, est in response_candidates(seed).items():
-        scores, aucs = np.empty(len(y)), []
-        for fit_rows, held in folds:
-            scores[held] = clone(est).fit(X[fit_rows], y[fit_rows]).decision_function(X[held])
-            aucs.append(roc_auc_score(y[held], scores[held]))
-        out_of_fold[name] = scores
-        rows.append({"model": name, "cv_auc": np.mean(aucs), "cv_auc_sd": np.std(aucs, ddof=1), "folds": np.round(aucs, 3).tolist()})
-    table = pd.DataFrame(rows).set_index("model")
-    best = table.cv_auc.idxmax()
-    scores = out_of_fold[best][:, None]
-    platt = lambda rows: LogisticRegression(C=1e6).fit(scores[rows], y[rows])  # p = 1/(1 + exp(a·score + b))
-    rng, draws = np.random.default_rng(seed), []
-    while len(draws) < CALIBRATION_DRAWS:  # the calibration's own doubt, for the interval of expected responders
-        rows = rng.integers(0, len(y), len(y))
-        if 0 < y[rows].sum() < len(rows): draws.append(platt(rows))
-    fitted = response_candidates(seed)[best].fit(X, y)
+    with threadpool_limits(limits=1):  # small fits: OpenMP threads would only spin when another process holds a core
+        rows, out_of_fold = [], {}
+        for name, est in response_candidates(seed).items():
+            scores, aucs = np.empty(len(y)), []
+            for fit_rows, held in folds:
+                scores[held] = clone(est).fit(X[fit_rows], y[fit_rows]).decision_function(X[held])
+                aucs.append(roc_auc_score(y[held], scores[held]))
+            out_of_fold[name] = scores
+            rows.append({"model": name, "cv_auc": np.mean(aucs), "cv_auc_sd": np.std(aucs, ddof=1), "folds": np.round(aucs, 3).tolist()})
+        table = pd.DataFrame(rows).set_index("model")
+        best = table.cv_auc.idxmax()
+        scores = out_of_fold[best][:, None]
+        platt = lambda rows: LogisticRegression(C=1e6).fit(scores[rows], y[rows])  # p = 1/(1 + exp(a·score + b))
+        rng, draws = np.random.default_rng(seed), []
+        while len(draws) < CALIBRATION_DRAWS:  # the calibration's own doubt, for the interval of expected responders
+            rows = rng.integers(0, len(y), len(y))
+            if 0 < y[rows].sum() < len(rows): draws.append(platt(rows))
+        fitted = response_candidates(seed)[best].fit(X, y)
     sigmoid = lambda m: (-m.coef_[0, 0], -m.intercept_[0])
     return ResponseModel.from_fitted(fitted, sigmoid(platt(slice(None))), categories, [sigmoid(m) for m in draws]), table
 
