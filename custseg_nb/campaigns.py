@@ -10,16 +10,16 @@ __all__ = ['logger', 'CHANGE_FORMATS', 'MIGRATION_COLUMNS', 'SHOWN_IDS', 'write_
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .schema import CustSegError, DataError, ParameterError
+from .schema import DataError, ParameterError
 from .files import is_parquet, write_atomically
 from .features import SHARE_WORDS
-from .scoring import DESCRIBED_AS, TARGET_COLUMNS, Segmenter, neutralise_formulas
+from .scoring import DESCRIBED_AS, Segmenter, neutralise_formulas
 
 logger = logging.getLogger(__name__)
 

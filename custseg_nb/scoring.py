@@ -29,7 +29,7 @@ from .files import customer_chunks, is_parquet, load_customers, write_atomically
 from .cleaning import CleaningRules
 from .features import CHANNEL_SHARE_NAMES, SHARE_WORDS, FeatureRules, FeatureScaling, MapProjection
 from .model import Manifest, library_versions
-from .response import RESPONSE_NUMERIC, ResponseModel, expected_responders
+from .response import RESPONSE_NUMERIC, ResponseModel
 
 logger = logging.getLogger(__name__)
 
