@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from . import __version__
@@ -48,10 +49,21 @@ def build_parser() -> OneLineParser:
     return parser
 
 # %% ../nbs/18_cli.ipynb #25af5ec3
+def _interrupt_again(hook):
+    "An unraisable-exception hook that sends a Ctrl-C lost in an interpreter callback (an import lock's, a weakref's) again."
+    def again(unraisable):
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            resend = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT))  # from another thread: it lands after the callback,
+            resend.daemon = True                                                  # in ordinary code, which it can stop
+            resend.start()
+        else: hook(unraisable)
+    return again
+
 def main(argv:Sequence[str]|None=None, # arguments after `custseg`; default: sys.argv[1:]
         ) -> int:
     "Entry point of the `custseg` console script; returns the exit status."
-    args = None
+    args, hook = None, sys.unraisablehook
+    sys.unraisablehook = _interrupt_again(hook)  # else a Ctrl-C during an import is printed as "Exception ignored" and lost
     try:  # Ctrl-C is a clean exit 130 at any moment, parsing and logging set-up included
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", force=True)
@@ -69,6 +81,7 @@ def main(argv:Sequence[str]|None=None, # arguments after `custseg`; default: sys
         return 0
     finally:  # as the console script, the status is final: a Ctrl-C while the interpreter shuts down must not turn 0 into a crash
         if argv is None: signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.unraisablehook = hook
 
 # %% ../nbs/18_cli.ipynb #9b818c33
 def _positive_int(minimum:int):

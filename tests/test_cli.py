@@ -179,6 +179,27 @@ def test_ctrl_c_at_any_moment_is_one_line_and_status_130(tmp_path):
     assert sum(code == 130 for _, code in outcomes) >= 4, outcomes  # most moments land mid-run
 
 
+def test_ctrl_c_lost_in_an_interpreter_callback_still_stops_the_command():
+    """A Ctrl-C that lands in a callback the interpreter runs for itself (an import lock's, a weakref's: CI once sent one
+    0.3 s into `custseg train`) cannot propagate there; Python would print "Exception ignored" and train on. Here a
+    weakref callback raises it deterministically: still one line and status 130."""
+    import subprocess, sys
+    code = "\n".join([
+        "import sys, time, weakref",
+        "from custseg_nb import cli",
+        "def lost(_): raise KeyboardInterrupt",
+        "@cli.command('lost-interrupt', 'test only')",
+        "def _lost(args):",
+        "    class Thing: pass",
+        "    thing = Thing(); ref = weakref.ref(thing, lost)",
+        "    del thing  # the callback raises where nothing can catch it",
+        "    time.sleep(10)",
+        "    return 0",
+        "sys.exit(cli.main(['lost-interrupt']))"])
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr) == (130, "custseg: interrupted\n"), r.stderr
+
+
 TARGET_COLUMNS = ["ID", "segment", "segment_name", "response_probability", "recommendation"]
 MIGRATION_COLUMNS = ["ID", "segment_before", "segment_after", "moved", "changes"]
 
