@@ -19,7 +19,7 @@ import pandas as pd
 from .schema import DataError, ParameterError
 from .files import is_parquet, write_atomically
 from .features import SHARE_WORDS
-from .scoring import DESCRIBED_AS, Segmenter, neutralise_formulas
+from .scoring import DESCRIBED_AS, Segmenter, check_top, neutralise_formulas, select_targets
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +80,11 @@ def targets_file(input:str|Path, # customer file: CSV/TSV/Parquet in the Kaggle 
     started = time.perf_counter()
     seg = segmenter or Segmenter.load(artifacts)
     seg.check_segment(segment)
-    if top is not None and top < 1: raise ParameterError(f"top must be 1 or more, got {top}")
+    check_top(top)
     input = Path(input)
     output = Path(output) if output is not None else input.with_name(f"{input.stem}_targets.csv")
     everyone = seg.targets(input)
-    chosen = everyone if segment is None else everyone[everyone.segment.to_numpy() == segment]
-    chosen = chosen.head(top).reset_index(drop=True) if top is not None else chosen
+    chosen = select_targets(everyone, segment, top)
     write_table(chosen, output, input)
     expected, low, high = seg.response.expected_responders(chosen.response_probability.to_numpy())
     label = "all segments" if segment is None else f"segment {segment}, {seg.names[segment]}"

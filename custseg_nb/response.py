@@ -85,6 +85,9 @@ class ResponseModel:
     calibration: tuple  # (a, b) of p = 1/(1 + exp(a·score + b))
     calibration_draws: tuple = ()  # (a, b) refitted on bootstrap resamples: how unsure the calibration itself is
 
+    def __post_init__(self):
+        self._arrays = {k: np.asarray(v) for k, v in self.params.items() if isinstance(v, list)}  # the numbers `score` walks
+
     @classmethod
     def from_fitted(cls, estimator, # fitted `LogisticRegression` in a pipeline after a `StandardScaler`, or `HistGradientBoostingClassifier`
                     calibration:tuple[float, float], # (a, b) of the sigmoid fitted to its out-of-fold scores
@@ -115,7 +118,6 @@ class ResponseModel:
                         tuple((float(a), float(b)) for a, b in state.get("calibration_draws", [])))
             if model.kind not in (LOGISTIC, BOOSTING) or len(model.calibration) != 2: raise ValueError(f"kind {model.kind!r}")
             if model.calibration[0] == 0: raise ValueError("a flat calibration")
-            model._arrays = {k: np.asarray(v) for k, v in model.params.items() if isinstance(v, list)}
             width = len(input_names(model.categories))
             if model.kind == LOGISTIC and not all(len(model.params[k]) == width for k in ("mean", "scale", "coef")):
                 raise ValueError(f"{len(model.params['coef'])} coefficients for {width} inputs")
@@ -132,8 +134,7 @@ class ResponseModel:
 
     def score(self, X:np.ndarray) -> np.ndarray:
         "The classifier's raw score (log-odds before calibration) of input rows `X`."
-        a = getattr(self, "_arrays", None) or {k: np.asarray(v) for k, v in self.params.items() if isinstance(v, list)}
-        self._arrays = a
+        a = self._arrays
         if self.kind == LOGISTIC:  # ((X − mean)/scale)·coef, with the scaling folded into the coefficients: one pass over X
             w = a["coef"]/a["scale"]
             return X @ w + (self.params["intercept"] - a["mean"] @ w)

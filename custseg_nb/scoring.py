@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['logger', 'TARGET_COLUMNS', 'DESCRIBED_AS', 'MATERIAL_SD', 'FORMULA_START', 'SCORE_COLUMNS', 'ModelVersionWarning',
-           'check_versions', 'confidence', 'nearest_segments', 'Segmenter', 'select_targets', 'CustomerScore',
-           'describe_feature', 'neutralise_formulas', 'ScoringSummary', 'score_file']
+           'check_versions', 'confidence', 'nearest_segments', 'Segmenter', 'check_top', 'select_targets',
+           'CustomerScore', 'describe_feature', 'neutralise_formulas', 'ScoringSummary', 'score_file']
 
 # %% ../nbs/11_scoring.ipynb #68f51001
 import logging
@@ -246,12 +246,16 @@ def check_segment(self:Segmenter, segment:int|None) -> None:
     if segment is not None and not (isinstance(segment, (int, np.integer)) and 0 <= segment < self.k):
         raise ParameterError(f"segment {segment!r} does not exist: this model has segments 0–{self.k - 1}")
 
+def check_top(top:int|None) -> None:
+    "`ParameterError` unless `top` is None or a positive number of customers."
+    if top is not None and top < 1: raise ParameterError(f"top must be 1 or more, got {top}")
+
 def select_targets(table:pd.DataFrame, # customers with `segment` and `response_probability`
                    segment:int|None=None, # keep this segment only
                    top:int|None=None, # keep the first `top` after sorting
                   ) -> pd.DataFrame:
     "Sorted by `response_probability`, highest first (ties in input order), then narrowed to `segment` and the first `top`."
-    if top is not None and top < 1: raise ParameterError(f"top must be 1 or more, got {top}")
+    check_top(top)
     if segment is not None: table = table[table.segment.to_numpy() == segment]
     table = table.iloc[np.argsort(-table.response_probability.to_numpy(), kind="stable")]
     return table.head(top).reset_index(drop=True) if top is not None else table.reset_index(drop=True)
@@ -264,6 +268,7 @@ def targets(self:Segmenter, customers, # DataFrame, path (TSV/CSV/Parquet) or di
            ) -> pd.DataFrame:
     "Customers ranked by calibrated response probability, highest first: ID, segment, its name and recommended action."
     self.check_segment(segment)
+    check_top(top)  # both before a file is read
     self.require_response()
     chunks = customer_chunks(customers, chunksize) if isinstance(customers, (str, PathLike)) else [self.columns(customers)]
     only = self._inputs | frozenset(RESPONSE_NUMERIC)  # what the segments and the response model read, computed once
