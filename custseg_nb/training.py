@@ -5,10 +5,14 @@
 # %% auto #0
 __all__ = ['logger', 'OUTLIER_QUANTILE', 'RESPONSE_FOLDS', 'MIN_RESPONDERS', 'RESPONSE_ROWS', 'CALIBRATION_DRAWS', 'candidate_ks',
            'scoring_state', 'outlier_radius', 'response_candidates', 'fit_response_model', 'evaluate_response',
-           'refit_on_everyone', 'train', 'format_summary']
+           'refit_on_everyone', 'train', 'format_summary', 'sample_model']
 
 # %% ../nbs/10_training.ipynb #7fb34466
+import fcntl
+import hashlib
 import logging
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -26,6 +30,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+import custseg_nb
 from .schema import DataError, ParameterError
 from .cleaning import ingest
 from .features import CLUSTER_CATEGORICALS, CLUSTER_FEATURES, FeatureScaling, MapProjection
@@ -35,7 +40,7 @@ from .clustering import (CANONICAL_KEY, MIN_K, MIN_STABILITY, beats_null, choose
 from .segments import (base_profile, claim_table, key_drivers, map_points, name_claims, name_segments, profile_segments,
                                  reactivation_days, recommend, standardized_profile)
 from .response import BOOSTING, LOGISTIC, ResponseModel, input_names, lift_table, response_inputs, training_categories
-from .model import FORMAT_VERSION, Manifest, data_fingerprint, library_versions, model_folder, save_model, training_distribution
+from .model import FORMAT_VERSION, MANIFEST_FILE, Manifest, data_fingerprint, library_versions, model_folder, save_model, training_distribution
 
 logger = logging.getLogger(__name__)
 
@@ -272,3 +277,26 @@ def format_summary(manifest:Manifest) -> str:
     for s in manifest["segments"]:
         lines.append(f"{s['id']:>2}  {s['name']:<{width}}  {s['size']:>9,}  {s['share']:>5.0%}  {s['recommendation']}")
     return "\n".join(lines)
+
+# %% ../nbs/10_training.ipynb #e46fdf18
+def _code_fingerprint() -> str:
+    "sha256 of the package's source files and resources (the embedded sample among them): a new one means a new model."
+    root = Path(custseg_nb.__file__).parent  # the installed package, also when this runs in its notebook
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".pyc" and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(root)).encode()); digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+def sample_model(cache:str|Path|None=None, # where cached models live; default $CUSTSEG_CACHE or ~/.cache/custseg_nb
+                ) -> Manifest:
+    "The model `custseg train` makes on the embedded sample, trained once per version of the code and reused (read-only)."
+    cache = Path(cache or os.environ.get("CUSTSEG_CACHE") or Path.home()/".cache"/"custseg_nb")
+    folder = cache/f"sample-{_code_fingerprint()}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache/".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here while the first trains
+        if not (folder/MANIFEST_FILE).exists():
+            for old in cache.glob("sample-*"): shutil.rmtree(old, ignore_errors=True)  # models of older code
+            logger.info("training the sample model once into %s", folder)
+            train(out=folder, progress=False)
+    return Manifest.read(folder)
