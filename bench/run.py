@@ -1,8 +1,9 @@
 """Benchmark custseg_nb where users wait: each ratio's two sides are measured in the same run; prints one markdown table.
 
-Run alone (check `uptime` first):  python bench/run.py            (about 5 minutes on 2 cores)
-                                   python bench/run.py --quick    (skips the million-customer rows; about 1.5 minutes)
-The table is also written to bench/results.md. Not part of the test suite: nothing here asserts a time.
+Run alone (check `uptime` first):  python bench/run.py               (about 5 minutes on 2 cores)
+                                   python bench/run.py --quick       (skips the million-customer rows; about 1.5 minutes)
+                                   python bench/run.py --only drift  (some rows only: train, latency, startup, drift, big)
+The table of a whole run is also written to bench/results.md. Not part of the test suite: nothing here asserts a time.
 """
 import argparse
 import json
@@ -20,6 +21,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BIG = 1_000_000  # customers in the large file
 SMALL = 40  # customers in the small file
+DRIFT_BATCH = 12  # customers in the drift check's file: too few to judge, so it times what every check pays
+ROWS = ("train", "latency", "startup", "drift", "big")  # the groups of rows, for --only
 STARTS = 7  # fresh processes per start-up measurement (median reported)
 BIG_RUNS = 3  # fresh processes per million-customer scoring measurement
 TRAIN_RUNS = 3  # trainings of the sample, quiet and beside a busy process each
@@ -39,10 +42,10 @@ def peak_rss_mb() -> float:
 
 # ---------------------------------------------------------------- children: one measurement per fresh process
 def child_write(work:str, big:str) -> dict:
-    "The input files (not timed): SMALL and, unless --quick, BIG synthetic customers in the Kaggle format."
+    "The input files (not timed): DRIFT_BATCH, SMALL and, unless --quick, BIG synthetic customers in the Kaggle format."
     from custseg_nb.files import write_customers
     from custseg_nb.synth import synth_customers
-    sizes = [SMALL] + ([BIG] if big == "1" else [])
+    sizes = [DRIFT_BATCH, SMALL] + ([BIG] if big == "1" else [])
     return {n: str(write_customers(synth_customers(n, seed=1), Path(work)/f"customers_{n}.csv")) for n in sizes}
 
 
@@ -132,7 +135,7 @@ def machine() -> str:
 
 
 # ---------------------------------------------------------------- the run
-def main(quick:bool):
+def main(quick:bool, only:tuple=ROWS):
     # This process stays small (the standard library only): files are written and in-process measurements made in fresh children.
     load = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="custseg_bench_"))
@@ -143,33 +146,47 @@ def main(quick:bool):
         rows.append((measure, ours, theirs, f"{ratio:.1f}×", aim if met is None else f"{aim}: {'met' if met else '**missed**'}"))
     try:
         print(f"bench: writing synthetic customers to {work} (not timed) …", file=sys.stderr)
-        files = {int(n): Path(f) for n, f in in_fresh_process("write", work, "0" if quick else "1").items()}
+        files = {int(n): Path(f) for n, f in in_fresh_process("write", work, "0" if quick or "big" not in only else "1").items()}
 
-        print("bench: custseg train on the embedded sample, quiet and beside a busy process …", file=sys.stderr)
         model = work/"model"
-        quiet, busy = [], []
-        for i in range(TRAIN_RUNS):
-            quiet.append(timed(exe, "train", "--out", model))
-            spinner = subprocess.Popen([py, "-c", "while True: pass"])
-            try: busy.append(timed(exe, "train", "--out", work/"model_busy"))
-            finally: spinner.terminate(); spinner.wait()
-        q, b = statistics.median(quiet), statistics.median(busy)
-        row("`custseg train`, embedded sample (2,240), beside one spinning process vs quiet", secs(b), secs(q), b/q, "≤ 1.5×", b/q <= 1.5)
+        if "train" in only:
+            print("bench: custseg train on the embedded sample, quiet and beside a busy process …", file=sys.stderr)
+            quiet, busy = [], []
+            for i in range(TRAIN_RUNS):
+                quiet.append(timed(exe, "train", "--out", model))
+                spinner = subprocess.Popen([py, "-c", "while True: pass"])
+                try: busy.append(timed(exe, "train", "--out", work/"model_busy"))
+                finally: spinner.terminate(); spinner.wait()
+            q, b = statistics.median(quiet), statistics.median(busy)
+            row("`custseg train`, embedded sample (2,240), beside one spinning process vs quiet", secs(b), secs(q), b/q, "≤ 1.5×", b/q <= 1.5)
+        else:
+            print("bench: custseg train on the embedded sample (not timed) …", file=sys.stderr)
+            timed(exe, "train", "--out", model)
 
-        print("bench: one customer …", file=sys.stderr)
-        lat = in_fresh_process("latency", model)
-        r = lat["sklearn_p50"]/lat["ours_p50"]
-        row("one customer typed as text: `Segmenter.score_customer(dict)` p50 (p99) vs one-row scikit-learn "
-            "`Pipeline(StandardScaler, KMeans).predict` p50 (p99)", f"{lat['ours_p50']:.3f} ms ({lat['ours_p99']:.3f})",
-            f"{lat['sklearn_p50']:.2f} ms ({lat['sklearn_p99']:.2f})", r, "≥ 20× faster", r >= 20)
+        lat = None
+        if "latency" in only:
+            print("bench: one customer …", file=sys.stderr)
+            lat = in_fresh_process("latency", model)
+            r = lat["sklearn_p50"]/lat["ours_p50"]
+            row("one customer typed as text: `Segmenter.score_customer(dict)` p50 (p99) vs one-row scikit-learn "
+                "`Pipeline(StandardScaler, KMeans).predict` p50 (p99)", f"{lat['ours_p50']:.3f} ms ({lat['ours_p99']:.3f})",
+                f"{lat['sklearn_p50']:.2f} ms ({lat['sklearn_p99']:.2f})", r, "≥ 20× faster", r >= 20)
 
-        print("bench: start-up …", file=sys.stderr)
-        base, score40 = paired(STARTS, [py, "-c", BASELINE], [exe, "score", files[SMALL], "-o", work/"scored_40.csv", "--artifacts", model])
-        row(f"`custseg score` of {SMALL} customers (fresh process) vs `python -c \"{BASELINE}\"`", secs(score40), secs(base), score40/base, "≤ 2×", score40/base <= 2)
-        base2, helped = paired(STARTS, [py, "-c", BASELINE], [exe, "--help"])
-        row(f"`custseg --help` (fresh process) vs `python -c \"{BASELINE}\"`", secs(helped), secs(base2), helped/base2, "≤ 1×", helped/base2 <= 1)
+        if "startup" in only:
+            print("bench: start-up …", file=sys.stderr)
+            base, score40 = paired(STARTS, [py, "-c", BASELINE], [exe, "score", files[SMALL], "-o", work/"scored_40.csv", "--artifacts", model])
+            row(f"`custseg score` of {SMALL} customers (fresh process) vs `python -c \"{BASELINE}\"`", secs(score40), secs(base), score40/base, "≤ 2×", score40/base <= 2)
+            base2, helped = paired(STARTS, [py, "-c", BASELINE], [exe, "--help"])
+            row(f"`custseg --help` (fresh process) vs `python -c \"{BASELINE}\"`", secs(helped), secs(base2), helped/base2, "≤ 1×", helped/base2 <= 1)
 
-        if not quick:
+        if "drift" in only:
+            print(f"bench: drift check of {DRIFT_BATCH} customers …", file=sys.stderr)
+            scored, drifted = paired(STARTS, [exe, "score", files[DRIFT_BATCH], "-o", work/"scored_drift.csv", "--artifacts", model],
+                                     [exe, "drift", files[DRIFT_BATCH], "--artifacts", model])
+            row(f"`custseg drift` of {DRIFT_BATCH} customers (fresh process; noise limits read from the model, none simulated) "
+                f"vs `custseg score` of the same file (fresh process)", secs(drifted), secs(scored), drifted/scored, "≤ 1.5×", drifted/scored <= 1.5)
+
+        if not quick and "big" in only:
             print(f"bench: scoring {BIG:,} customers …", file=sys.stderr)
             floor, big = paired(BIG_RUNS, [py, "-c", FLOOR, files[BIG], work/"floor.csv"],
                                 [exe, "score", files[BIG], "-o", work/"scored_big.csv", "--artifacts", model])
@@ -190,19 +207,20 @@ def main(quick:bool):
         table = [f"| {' | '.join(header)} |", f"|{'|'.join(['---'] * len(header))}|"] + [f"| {' | '.join(r)} |" for r in rows]
         pycaret = "; ".join(f"{k} {v}" for k, v in PYCARET.items())
         notes = [
-            f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `python bench/run.py{' --quick' if quick else ''}` in one run on {machine()}; "
+            f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `python bench/run.py{' --quick' if quick else ''}{'' if tuple(only) == ROWS else ' --only ' + ' '.join(only)}` in one run on {machine()}; "
             f"load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end.",
             f"Both sides of each ratio are measured in this run: fresh processes alternate between the two commands, and the "
-            f"median is reported ({STARTS} each for start-up, {BIG_RUNS} for the million-customer file, {TRAIN_RUNS} trainings each quiet and busy); "
-            f"one customer is the p50 of {LATENCY_CALLS:,} calls after a warm-up, the scikit-learn side of 1,000 calls, in one process. "
-            f"`Segmenter.predict(dict)`, which adds the one-row DataFrame, has p50 {lat['frame_p50']:.3f} ms.",
+            f"median is reported ({STARTS} each for start-up and the drift check, {BIG_RUNS} for the million-customer file, {TRAIN_RUNS} trainings each quiet and busy); "
+            f"one customer is the p50 of {LATENCY_CALLS:,} calls after a warm-up, the scikit-learn side of 1,000 calls, in one process"
+            + (f". `Segmenter.predict(dict)`, which adds the one-row DataFrame, has p50 {lat['frame_p50']:.3f} ms." if lat else "."),
             "Synthetic customers (`synth_customers(n, seed=1)`) in the Kaggle format (tab, CRLF, dd-mm-yyyy); writing them is not timed. "
             "The model scored with is the one trained on the embedded sample.",
             f"Context, not measured here: PyCaret 3.3.2 (measured outside the project, issue 13): {pycaret}.",
         ]
         text = "\n".join(table + [""] + notes) + "\n"
         print(text)
-        (HERE/"results.md").write_text("# Benchmark: where users wait\n\n" + text)
+        if tuple(only) == ROWS: (HERE/"results.md").write_text("# Benchmark: where users wait\n\n" + text)
+        else: print(f"bench: only {', '.join(only)}: bench/results.md left as it was", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -210,10 +228,11 @@ def main(quick:bool):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the million-customer measurements")
+    parser.add_argument("--only", nargs="+", choices=ROWS, metavar="ROWS", help=f"measure only these rows: {', '.join(ROWS)}")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
         print(json.dumps(CHILDREN[kind](*rest)))
     else:
-        main(args.quick)
+        main(args.quick, tuple(r for r in ROWS if r in (args.only or ROWS)))
