@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['logger', 'WEBSOCKET_MAX_BYTES', 'PAGE_NOTEBOOK', 'PAGE_TITLE', 'KERNEL_IDLE_SECONDS', 'MAX_PAGES', 'KERNEL_MANAGER',
-           'PR_SET_PDEATHSIG', 'write_page_notebook', 'ensure_model', 'kernel_culling', 'page_limits', 'busy_message',
+           'PR_SET_PDEATHSIG', 'LISTENING', 'write_page_notebook', 'kernel_culling', 'page_limits', 'busy_message',
            'PageKernelManager', 'write_voila_setup', 'voila_command', 'check_port', 'dies_with_parent', 'serve']
 
 # %% ../nbs/16_serve.ipynb #e6bff86f
@@ -47,17 +47,6 @@ def write_page_notebook(folder:str|Path, # the setup folder
     path = Path(folder)/PAGE_NOTEBOOK
     nbformat.write(nb, path)
     return path
-
-# %% ../nbs/16_serve.ipynb #e5f8cefa
-def ensure_model(artifacts:str|Path="artifacts") -> "Manifest":
-    "The model in `artifacts`; when the folder has none yet, train one on the embedded sample first."
-    from custseg_nb.model import MANIFEST_FILE, Manifest
-    from custseg_nb.training import train
-    try: return Manifest.read(artifacts)
-    except ArtifactError:
-        if (Path(artifacts)/MANIFEST_FILE).exists(): raise
-        logger.info("no model in %s/ — training one on the embedded sample first…", artifacts)
-        return train(out=artifacts, progress=False)
 
 # %% ../nbs/16_serve.ipynb #h3s002
 KERNEL_IDLE_SECONDS = 120  # a closed page's kernel is shut down within this many seconds
@@ -147,10 +136,10 @@ def voila_command(notebook:Path, # the page notebook
                  ) -> list[str]:
     "The Voila command line that serves `notebook` on 127.0.0.1:`port`."
     from jupyter_core.paths import jupyter_config_path
-    configs = [str(setup), os.getcwd(), *jupyter_config_path()]  # ours first: it takes precedence
-    return [sys.executable, "-m", "voila", str(notebook), "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser",
+    configs = [str(setup), *jupyter_config_path()]  # ours first: it takes precedence; never the working folder
+    return [sys.executable, "-P", "-m", "voila", str(notebook), "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser",
             "--Voila.port_retries=0", "--strip_sources=True", "--show_tracebacks=False", "--template=custseg",
-            *[f"--Voila.config_file_paths={p}" for p in configs]]
+            f"--Voila.connection_dir_root={setup}", *[f"--Voila.config_file_paths={p}" for p in configs]]
 
 # %% ../nbs/16_serve.ipynb #bb29625d
 def check_port(port:int) -> int:
@@ -175,12 +164,43 @@ def dies_with_parent() -> Callable[[], None]|None:
     return preexec
 
 # %% ../nbs/16_serve.ipynb #915c53e0
-def _run_until_stopped(cmd:list[str], env:Mapping[str, str]) -> int:
-    "Run `cmd` until it exits, or until Ctrl-C/SIGTERM, which are passed on as SIGTERM; return its exit status."
-    proc = subprocess.Popen(cmd, env=dict(env), preexec_fn=dies_with_parent())
+LISTENING = b"is running at"  # what Voila logs once it listens ("Voilà is running at: …")
+
+class _StartupLog(threading.Thread):
+    "Copies a child's stderr to ours, holding lines back until one contains `LISTENING` (or `release` is called); then calls `on_listening`."
+    def __init__(self, stream, on_listening=None):
+        super().__init__(daemon=True)
+        self.stream, self.held, self.listening, self.on_listening = stream, [], False, on_listening
+    def run(self):
+        for line in iter(self.stream.readline, b""):
+            if not self.listening:
+                self.held.append(line)
+                if LISTENING in line:
+                    self.release()
+                    if self.on_listening: self.on_listening()
+            else: _write_stderr(line)
+    def release(self):
+        "Pass the held lines on, and every line from now on."
+        self.listening = True
+        for line in self.held: _write_stderr(line)
+        self.held = []
+
+def _write_stderr(line:bytes):
+    sys.stderr.flush(); sys.stderr.buffer.write(line); sys.stderr.buffer.flush()
+
+def _run_until_stopped(cmd:list[str], env:Mapping[str, str], cwd:Path, port:int, on_listening=None) -> int:
+    "Run Voila's `cmd` until it exits, or until Ctrl-C/SIGTERM, which are passed on as SIGTERM; return its exit status."
+    proc = subprocess.Popen(cmd, env=dict(env), cwd=cwd, stderr=subprocess.PIPE, preexec_fn=dies_with_parent())
+    log = _StartupLog(proc.stderr, on_listening); log.start()
     def terminated(signum, frame): raise KeyboardInterrupt
     previous = signal.signal(signal.SIGTERM, terminated) if threading.current_thread() is threading.main_thread() else None
-    try: return proc.wait()
+    try:
+        status = proc.wait()
+        log.join()
+        if status != 0 and not log.listening:
+            check_port(port)  # taken in the moment between the check and Voila's start: the same one line as the check
+            log.release()  # any other failure: what Voila said
+        return status
     except KeyboardInterrupt:
         logger.info("stopping the scoring page…")
         return 0
@@ -189,22 +209,25 @@ def _run_until_stopped(cmd:list[str], env:Mapping[str, str]) -> int:
             proc.terminate()  # Voila stops its kernels on SIGTERM
             try: proc.wait(timeout=15)
             except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+        log.join(timeout=5)
         if previous is not None: signal.signal(signal.SIGTERM, previous)
 
 def serve(port:int=8866, # port on 127.0.0.1
-          artifacts:str|Path="artifacts", # trained model folder (trained on the embedded sample if empty)
+          artifacts:str|Path="artifacts", # trained model folder, from `custseg train`
          ) -> int:
     "Serve the scoring page with Voila on http://127.0.0.1:`port` until stopped; returns the exit status."
     from custseg_nb.scoring import Segmenter
+    Segmenter.load(artifacts)  # no model, or one that cannot be loaded: one line here, not in the page
+    artifacts = Path(artifacts).resolve()
     idle_seconds, max_pages = page_limits()
     check_port(port)
-    artifacts = Path(artifacts).resolve()
-    ensure_model(artifacts)
-    Segmenter.load(artifacts)  # a model that cannot be loaded is reported here, in one line, not in the page
     with tempfile.TemporaryDirectory(prefix="custseg-voila-") as setup:
+        setup = Path(setup)
         write_voila_setup(setup, idle_seconds, max_pages)
         notebook = write_page_notebook(setup, artifacts)
-        env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(p for p in (setup, os.environ.get("JUPYTER_PATH")) if p)}
-        logger.info("scoring page for the model in %s: http://127.0.0.1:%d/ (Ctrl-C to stop; at most %d pages open at "
-                    "once, a closed page's kernel shut down within %d s)", artifacts, port, max_pages, idle_seconds)
-        return _run_until_stopped(voila_command(notebook, port, Path(setup)), env)
+        (setup/"tmp").mkdir()
+        env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(p for p in (str(setup), os.environ.get("JUPYTER_PATH")) if p),
+               "PYTHONSAFEPATH": "1", "TMPDIR": str(setup/"tmp")}  # kernels import nothing from a working folder; temp files go with setup
+        ready = lambda: logger.info("scoring page for the model in %s: http://127.0.0.1:%d/ (Ctrl-C to stop; at most %d pages "
+                                    "open at once, a closed page's kernel shut down within %d s)", artifacts, port, max_pages, idle_seconds)
+        return _run_until_stopped(voila_command(notebook, port, setup), env, setup, port, on_listening=ready)
