@@ -98,11 +98,13 @@ def _train_options(p:argparse.ArgumentParser):
     p.add_argument("--k", type=_positive_int(2), metavar="K", help="number of segments; default: chosen by elbow + silhouette + stability")
     p.add_argument("--seed", type=_positive_int(0), default=42, metavar="N", help="random seed (default 42)")
     p.add_argument("--out", default="artifacts", metavar="DIR", help="folder to write the model to (default artifacts/)")
+    p.add_argument("--cost", metavar="C", help="cost of contacting one customer (default: the file's Z_CostContact, if constant)")
+    p.add_argument("--revenue", metavar="R", help="revenue of one response (default: the file's Z_Revenue, if constant)")
 
 @command("train", "train a segmentation model and write it to the artifacts folder", _train_options)
 def _train(args) -> int:
     from custseg_nb.training import format_summary, train
-    manifest = train(args.data, k=args.k, seed=args.seed, out=args.out, progress=sys.stderr.isatty())
+    manifest = train(args.data, k=args.k, seed=args.seed, out=args.out, cost=args.cost, revenue=args.revenue, progress=sys.stderr.isatty())
     print(format_summary(manifest))
     return 0
 
