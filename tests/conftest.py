@@ -1,8 +1,22 @@
-"""Shared fixtures for the end-to-end tests (CLI and browser). Notebook tests live in nbs/ and run with nbdev_test."""
+"""Shared fixtures for the end-to-end tests (CLI and browser). Notebook tests live in nbs/ and run with nbdev_test.
+
+Tests share one model, the one `custseg train` makes on the embedded sample (`model`: `sample_model`, trained once
+per version of the code, usually already by the notebook tests); they read it and copy it (`model_copy`) before
+changing anything. `test_cli.py` runs `custseg train` itself once and checks it makes that same model. Most command-line cases run in this process through `cli.main`
+(`run`): the same parser, error handling and exit status as the console script without its 3-second start-up.
+A handful of cases run the real console script in a subprocess (`custseg`): usage errors, --version, Ctrl-C, kills,
+concurrent trainings, Dask and the page."""
+import io
+import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import time
+import traceback
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,6 +38,121 @@ def custseg(*args, cwd=None, timeout=600, env=None):
                           env={**os.environ, **(env or {})})
 
 
+@dataclass
+class Run:
+    "What a `custseg` run left: exit status, standard output, standard error (as subprocess.CompletedProcess names them)."
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(*args) -> Run:
+    "`custseg ARGS` in this process (`cli.main`), capturing its output and exit status; an escaping exception is a traceback and 1."
+    from custseg_nb.cli import main
+    out, err, root = io.StringIO(), io.StringIO(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # main sets logging up afresh (force=True): give pytest's back after
+    with redirect_stdout(out), redirect_stderr(err):
+        try: status = main([str(a) for a in args])
+        except SystemExit as e: status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except Exception: traceback.print_exc(file=err); status = 1
+        finally:
+            for h in root.handlers[:]:
+                if h not in handlers: root.removeHandler(h)
+            for h in handlers:
+                if h not in root.handlers: root.addHandler(h)
+            root.setLevel(level)
+    return Run(status, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(scope="session")
+def model(tmp_path_factory):
+    "A session copy of the model `custseg train` makes on the embedded sample (`sample_model`, trained once per code version)."
+    from custseg_nb.training import sample_model
+    return Path(shutil.copytree(sample_model().folder, tmp_path_factory.mktemp("session-model")/"artifacts"))
+
+
+@pytest.fixture
+def model_copy(model, tmp_path):
+    "A copy of the session's model that the test may change, break or retrain into."
+    return Path(shutil.copytree(model, tmp_path/"model-copy"))
+
+
+_ZYGOTE = r"""
+import json, os, sys, threading
+from custseg_nb import cli
+import custseg_nb.training  # imported once here: every command below runs in a fork of this process
+def reap(pid):
+    _, status = os.waitpid(pid, 0)
+    print(json.dumps({"pid": pid, "status": os.waitstatus_to_exitcode(status)}), flush=True)
+for line in sys.stdin:
+    args = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2): os.dup2(null, fd)
+        os._exit(cli.main(args))
+    print(json.dumps({"started": pid}), flush=True)
+    threading.Thread(target=reap, args=(pid,), daemon=True).start()
+"""
+
+
+class Forked:
+    "A `custseg` command running in a fork of the zygote: `poll`, `wait`, `send_signal` and `returncode` as subprocess.Popen has them."
+    def __init__(self, zygote, args):
+        self.zygote = zygote
+        zygote.proc.stdin.write(json.dumps([str(a) for a in args]) + "\n"); zygote.proc.stdin.flush()
+        self.pid, self.returncode = zygote.started.get(timeout=60), None
+
+    def poll(self):
+        if self.returncode is None: self.returncode = self.zygote.finished.pop(self.pid, None)
+        return self.returncode
+
+    def wait(self, timeout=600):
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline: raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            self.zygote.done.wait(0.01); self.zygote.done.clear()
+        return self.returncode
+
+    def send_signal(self, sig):
+        if self.poll() is None:
+            try: os.kill(self.pid, sig)
+            except ProcessLookupError: pass
+
+
+class Zygote:
+    "A process that imported the package once and forks a child per `custseg` command: a training's start-up without the imports."
+    def __init__(self, env=None):
+        import queue, threading
+        self.proc = subprocess.Popen([sys.executable, "-c", _ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env={**os.environ, **(env or {})})
+        self.started, self.finished, self.done = queue.Queue(), {}, threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            msg = json.loads(line)
+            if "started" in msg: self.started.put(msg["started"])
+            else: self.finished[msg["pid"]] = msg["status"]; self.done.set()
+
+    def start(self, *args) -> Forked:
+        "Run `custseg ARGS` in a fork (output discarded)."
+        return Forked(self, args)
+
+    def close(self):
+        self.proc.stdin.close()
+        try: self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def zygote():
+    "Forks of one process that imported custseg_nb: for tests that start many trainings and kill them."
+    z = Zygote(env={"OMP_NUM_THREADS": "1"})
+    try: yield z
+    finally: z.close()
+
+
 @pytest.fixture(scope="session")
 def output_dir():
     OUTPUT.mkdir(exist_ok=True)
@@ -40,19 +169,18 @@ def free_port() -> int:
 
 class AppServer:
     "A running `custseg app` subprocess: its URL, artifacts folder, log file and start time; `env` adds to the environment."
-    def __init__(self, port, artifacts, log, env=None):
-        import time
+    def __init__(self, port, artifacts, log, env=None, cwd=None):
         self.port, self.artifacts, self.log = port, artifacts, log
         self.url = f"http://127.0.0.1:{port}/"
         self._log = log.open("w")
         self.started = time.perf_counter()
         self.proc = subprocess.Popen([custseg_exe(), "app", "--port", str(port), "--artifacts", str(artifacts)],
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd,
                                      env={**os.environ, **(env or {})})
 
     def wait_until_listening(self, timeout=240):
         "Block until the server accepts connections on its port; fail with its log if it exits or times out."
-        import socket, time
+        import socket
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -77,12 +205,11 @@ class AppServer:
 
 
 @pytest.fixture(scope="module")
-def app_server(tmp_path_factory, output_dir):
-    "`custseg app` on a free port with an empty artifacts folder (so it trains first); stopped even on failure."
-    folder = tmp_path_factory.mktemp("app")
+def app_server(model, output_dir):
+    "`custseg app` on a free port serving the session's model; stopped even on failure."
     # every test opens its own page, and a closed page's kernel lives until it is culled (minutes): room for a
     # module's tests, so the cap on open pages (tested in test_faults_app) does not refuse the fifth one
-    server = AppServer(free_port(), folder/"artifacts", output_dir/"custseg_app.log", env={"CUSTSEG_MAX_PAGES": "12"})
+    server = AppServer(free_port(), model, output_dir/"custseg_app.log", env={"CUSTSEG_MAX_PAGES": "12"})
     try:
         yield server.wait_until_listening()
     finally:

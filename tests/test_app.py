@@ -1,5 +1,4 @@
-"""The scoring page in a real browser: `custseg app` (training first, since its artifacts folder is empty) serves the
-Voila page; Playwright drives Debian's Chromium through it as a marketer would. Screenshots go to test-output/."""
+"""The scoring page in a real browser: `custseg app` serves the Voila page for the session's model; Playwright drives Debian's Chromium through it as a marketer would. Screenshots go to test-output/."""
 import time
 from urllib.parse import urlparse
 

@@ -3,19 +3,10 @@ import re
 
 import numpy as np
 import pytest
-from conftest import custseg
+from conftest import run
 
 from custseg_nb.files import load_customers, write_customers
 from custseg_nb.schema import SAMPLE_PATH
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    "A model trained by `custseg train` on the embedded sample."
-    out = tmp_path_factory.mktemp("drift-model")/"artifacts"
-    r = custseg("train", "--out", out)
-    assert r.returncode == 0, r.stderr
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +20,7 @@ def batch(tmp_path_factory):
 
 
 def drift(model, path):
-    r = custseg("drift", path, "--artifacts", model)
+    r = run("drift", path, "--artifacts", model)
     assert "Traceback" not in r.stderr, r.stderr
     return r.returncode, r.stdout.splitlines()[0]
 

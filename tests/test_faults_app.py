@@ -22,9 +22,9 @@ SLACK = 10  # seconds on top, for a loaded machine
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    "One model folder for the module: the first server trains into it, the others load that model."
-    return tmp_path_factory.mktemp("faults")/"artifacts"
+def artifacts(model):
+    "The session's model: every server here serves it."
+    return model
 
 
 @pytest.fixture
@@ -128,3 +128,46 @@ def test_kill_9_of_the_app_takes_voila_and_its_kernels_along(artifacts, start_ap
             except psutil.NoSuchProcess: pass
         if setup.name.startswith("custseg-voila-"):  # a process killed with SIGKILL cannot remove its temporary folder
             shutil.rmtree(setup, ignore_errors=True)
+
+
+def test_the_working_folder_is_never_imported_by_the_page(model, tmp_path, output_dir):
+    "`custseg app` started in a folder holding a `voila.py`, a `tornado.py` and a `voila_config.py` runs none of them."
+    import subprocess
+    marker = tmp_path/"ran"
+    for name in ("voila.py", "tornado.py", "voila_config.py", "ipykernel_launcher.py"):
+        (tmp_path/name).write_text(f"open({str(marker/name)!r}, 'w').close()\n")
+    marker.mkdir()
+    server = AppServer(free_port(), model, output_dir/"custseg_app_hostile_folder.log", cwd=tmp_path)
+    try:
+        server.wait_until_listening()
+        assert get(server.url)[0] == 200  # the page renders: Voila and a kernel really ran from this folder
+    finally: server.stop()
+    assert sorted(p.name for p in marker.iterdir()) == []
+
+
+def test_two_apps_on_one_port_at_once_one_serves_the_other_says_so(model, tmp_path):
+    "Both check the port before either binds it: the one that loses the race prints one line, exits 2 and leaves nothing."
+    import subprocess, sys
+    from conftest import custseg_exe
+    port, scratch = free_port(), tmp_path/"tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    procs = [subprocess.Popen([custseg_exe(), "app", "--port", str(port), "--artifacts", str(model)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env, start_new_session=True) for _ in range(2)]
+    try:
+        loser = None
+        deadline = time.monotonic() + 240
+        while loser is None and time.monotonic() < deadline:
+            loser = next((p for p in procs if p.poll() is not None), None)
+            time.sleep(0.1)
+        assert loser is not None, "neither custseg app stopped: both listening on one port?"
+        _, err = loser.communicate()
+        assert (loser.returncode, err) == (2, f"custseg: error: port {port} on 127.0.0.1 is already in use: choose another with --port\n")
+        winner = procs[1 - procs.index(loser)]
+        assert winner.poll() is None and get(f"http://127.0.0.1:{port}/")[0] == 200
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(timeout=30)
+    assert list(scratch.iterdir()) == []  # no voila_* folder, no setup folder: nothing left by either

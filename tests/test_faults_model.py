@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import custseg, custseg_exe, free_port
+from conftest import free_port, run
 
 from custseg_nb.schema import SAMPLE_PATH
 from custseg_nb.model import ARTIFACT_PATTERN, MANIFEST_FILE, TEMP_PATTERN, Manifest
@@ -28,12 +28,12 @@ def leftovers(folder:Path) -> list[str]:
                   if TEMP_PATTERN.fullmatch(p.name) or (ARTIFACT_PATTERN.fullmatch(p.name) and p.name not in named))
 
 
-def start_train(out:Path, seed:int, data:Path) -> subprocess.Popen:
-    return subprocess.Popen([custseg_exe(), *TRAIN, "--data", str(data), "--seed", str(seed), "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+def start_train(zygote, out:Path, seed:int, data:Path):
+    "`custseg train` in a process of its own (a fork of the zygote, which imported the package once), for killing."
+    return zygote.start(*TRAIN, "--data", data, "--seed", seed, "--out", out)
 
 
-def watch_save(proc:subprocess.Popen, out:Path, before:set[str], poll:float=0.002) -> tuple[float|None, float|None, float]:
+def watch_save(proc, out:Path, before:set[str], poll:float=0.002) -> tuple[float|None, float|None, float]:
     "Poll the folder while `proc` runs: seconds from start until the first new file appears and until the manifest changes, and the total."
     started, manifest = time.perf_counter(), (out/MANIFEST_FILE).read_bytes()
     first_file = switched = None
@@ -48,7 +48,7 @@ def watch_save(proc:subprocess.Popen, out:Path, before:set[str], poll:float=0.00
     return first_file, switched, time.perf_counter() - started
 
 
-def kill_after(proc:subprocess.Popen, out:Path, delay:float=0.0, trigger:str="start") -> None:
+def kill_after(proc, out:Path, delay:float=0.0, trigger:str="start") -> None:
     "SIGKILL `proc` `delay` seconds after it started, after the save wrote its first file, or after the manifest was switched."
     started, files, manifest = time.perf_counter(), set(os.listdir(out)), (out/MANIFEST_FILE).read_bytes()
     def triggered() -> bool:
@@ -63,15 +63,14 @@ def kill_after(proc:subprocess.Popen, out:Path, delay:float=0.0, trigger:str="st
     proc.wait()
 
 
-def test_a_killed_training_leaves_the_old_or_the_new_model(tmp_path):
+def test_a_killed_training_leaves_the_old_or_the_new_model(tmp_path, zygote):
     from custseg_nb.files import write_customers
     from custseg_nb.synth import synth_customers
     data = write_customers(synth_customers(600, seed=3), tmp_path/"customers.csv")  # small: each training takes about a second
     out = tmp_path/"model"
-    r = custseg(*TRAIN, "--data", data, "--seed", "1", "--out", out, env={"OMP_NUM_THREADS": "1"})
-    assert r.returncode == 0, r.stderr
+    assert start_train(zygote, out, 1, data).wait() == 0
     before = set(os.listdir(out))
-    proc = start_train(out, 2, data)
+    proc = start_train(zygote, out, 2, data)
     save_start, switched, total = watch_save(proc, out, before)
     assert proc.returncode == 0 and save_start is not None and switched is not None
     print(f"\nfull training {total:.2f} s; save phase from {save_start:.2f} s, manifest switched at {switched:.2f} s")
@@ -83,7 +82,7 @@ def test_a_killed_training_leaves_the_old_or_the_new_model(tmp_path):
     phases = {"before save": 0, "in save": 0, "after save": 0}
     for seed, (trigger, delay) in enumerate(plan, start=100):
         old_manifest = (out/MANIFEST_FILE).read_bytes()
-        proc = start_train(out, seed, data)
+        proc = start_train(zygote, out, seed, data)
         kill_after(proc, out, delay, trigger)
         new_manifest = (out/MANIFEST_FILE).read_bytes()
         manifest = Manifest.read(out)
@@ -98,20 +97,10 @@ def test_a_killed_training_leaves_the_old_or_the_new_model(tmp_path):
               f" ({'new' if new_manifest != old_manifest else 'old'} model, {len(stale)} leftover files)")
     print(f"{len(plan)} kills: {phases}")
     assert len(plan) >= 15 and phases["in save"] >= 1
-    r = custseg(*TRAIN, "--data", data, "--seed", "7", "--out", out, env={"OMP_NUM_THREADS": "1"})
-    assert r.returncode == 0, r.stderr
+    assert start_train(zygote, out, 7, data).wait() == 0
     manifest = Manifest.read(out)
     assert sorted(os.listdir(out)) == sorted([MANIFEST_FILE, *(e["file"] for e in manifest["artifacts"].values())])
     Segmenter.load(out)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    "A model trained by `custseg train`, for faults that must leave it untouched."
-    out = tmp_path_factory.mktemp("trained")/"model"
-    r = custseg(*TRAIN, "--out", out)
-    assert r.returncode == 0, r.stderr
-    return out
 
 
 def one_error_line(r) -> str:
@@ -122,58 +111,59 @@ def one_error_line(r) -> str:
     return errors[0]
 
 
-def test_identical_customers_fail_in_one_line(trained, tmp_path):
+def test_identical_customers_fail_in_one_line(model_copy, tmp_path):
+    trained = model_copy
     from custseg_nb.files import load_customers, write_customers
     import pandas as pd
     same = pd.concat([load_customers().head(1)]*50, ignore_index=True).assign(ID=range(50))
     data = write_customers(same, tmp_path/"same.csv")
     before = listing(trained)
     for k in ((), ("--k", "3")):
-        r = custseg("train", "--data", data, *k, "--out", trained)
+        r = run("train", "--data", data, *k, "--out", trained)
         assert "only 1 distinct customer after cleaning: nothing to segment" in one_error_line(r)
         assert listing(trained) == before
 
 
-def test_a_file_is_not_a_model_folder(trained, tmp_path):
+def test_a_file_is_not_a_model_folder(tmp_path):
     data = tmp_path/"customers.csv"
     data.write_text("not a model\n")
-    r = custseg("train", "--k", "3", "--out", data)
+    r = run("train", "--k", "3", "--out", data)
     assert "is a file, not a model folder" in one_error_line(r)
-    r = custseg("score", SAMPLE_PATH, "-o", tmp_path/"scored.csv", "--artifacts", data)
+    r = run("score", SAMPLE_PATH, "-o", tmp_path/"scored.csv", "--artifacts", data)
     assert "is a file, not a model folder" in one_error_line(r)
-    r = custseg("app", "--port", free_port(), "--artifacts", data, timeout=120)
+    r = run("app", "--port", free_port(), "--artifacts", data)
     assert "is a file, not a model folder" in one_error_line(r)
     assert data.read_text() == "not a model\n"
 
 
-def test_a_hostile_manifest_is_refused_in_one_line(trained, tmp_path):
+def test_a_hostile_manifest_is_refused_in_one_line(model, tmp_path):
+    trained = model
     import shutil
     folder = tmp_path/"hostile"
     shutil.copytree(trained, folder)
     data = json.loads((folder/MANIFEST_FILE).read_text())
     data["artifacts"]["model"]["file"] = "/dev/zero"
     (folder/MANIFEST_FILE).write_text(json.dumps(data))
-    r = custseg("score", SAMPLE_PATH, "-o", tmp_path/"scored.csv", "--artifacts", folder, timeout=120)
+    r = run("score", SAMPLE_PATH, "-o", tmp_path/"scored.csv", "--artifacts", folder)
     assert "names file '/dev/zero' for artifact 'model'" in one_error_line(r)
 
 
-def test_two_trainings_into_one_folder_at_once(tmp_path):
+def test_two_trainings_into_one_folder_at_once(tmp_path, zygote):
     out = tmp_path/"model"
-    procs = [subprocess.Popen([custseg_exe(), *TRAIN, "--seed", str(seed), "--out", str(out)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
-    for proc in procs: assert proc.wait(timeout=600) == 0, proc.stderr.read()
+    procs = [zygote.start(*TRAIN, "--seed", seed, "--out", out) for seed in (1, 2)]  # two processes, one folder
+    assert [proc.wait() for proc in procs] == [0, 0]
     manifest = Manifest.read(out)
     manifest.verify()
     assert manifest["seed"] in (1, 2)
     assert sorted(os.listdir(out)) == sorted([MANIFEST_FILE, *(e["file"] for e in manifest["artifacts"].values())])
 
 
-def test_scoring_never_unpickles_a_swapped_pickle(trained, tmp_path):
+def test_scoring_never_unpickles_a_swapped_pickle(model, tmp_path):
     "A pickle that runs code when loaded, swapped in with a manifest edited to match it: `custseg score` never loads it."
     import hashlib, pickle, shutil
     from custseg_nb.model import artifact_file
     folder = tmp_path/"swapped"
-    shutil.copytree(trained, folder)
+    shutil.copytree(model, folder)
     marker = tmp_path/"pickle-ran"
     class Evil:
         def __reduce__(self): return (Path.touch, (marker,))
@@ -184,7 +174,7 @@ def test_scoring_never_unpickles_a_swapped_pickle(trained, tmp_path):
     data["artifacts"]["model"] = {"file": artifact_file("model", sha), "sha256": sha, "bytes": len(payload)}
     (folder/data["artifacts"]["model"]["file"]).write_bytes(payload)
     (folder/MANIFEST_FILE).write_text(json.dumps(data))
-    r = custseg("score", SAMPLE_PATH, "-o", tmp_path/"scored.csv", "--artifacts", folder)
+    r = run("score", SAMPLE_PATH, "-o", tmp_path/"scored.csv", "--artifacts", folder)
     assert r.returncode == 0, r.stderr
     assert not marker.exists()  # the swapped pickle was never loaded
     assert (tmp_path/"scored.csv").read_text().count("\n") == 2241  # and every customer was scored

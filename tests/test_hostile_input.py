@@ -2,19 +2,10 @@
 import csv
 
 import pytest
-from conftest import custseg
+from conftest import custseg, run
 
 HUGE_ID = "92233720368547758070"  # beyond int64: kept as the text written, never -9223372036854775808
 ROW = 50  # the customer each hostile file spoils; its file line is ROW + 2 (the header is line 1)
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    "A small model trained once by `custseg train` on the embedded sample."
-    out = tmp_path_factory.mktemp("model")/"artifacts"
-    r = custseg("train", "--out", out, "--k", "3")
-    assert r.returncode == 0, r.stderr
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +51,12 @@ REFUSED = {  # case → (edit, what the one line must say; {line} and {id} name 
 }
 
 
-def run(command, path, model, tmp_path):
-    "Run one custseg command on a customer file."
-    if command == "score": return custseg("score", path, "-o", tmp_path/"scored.csv", "--artifacts", model)
-    if command == "drift": return custseg("drift", path, "--artifacts", model)
-    if command == "targets": return custseg("targets", path, "-o", tmp_path/"targets.csv", "--artifacts", model)
-    return custseg("train", "--data", path, "--out", tmp_path/"m", "--k", "3")
+def run_on(command, path, model, tmp_path):
+    "Run one custseg command on a customer file (in this process)."
+    if command == "score": return run("score", path, "-o", tmp_path/"scored.csv", "--artifacts", model)
+    if command == "drift": return run("drift", path, "--artifacts", model)
+    if command == "targets": return run("targets", path, "-o", tmp_path/"targets.csv", "--artifacts", model)
+    return run("train", "--data", path, "--out", tmp_path/"m", "--k", "3")
 
 
 def assert_one_line(r, contains):
@@ -82,7 +73,7 @@ def assert_one_line(r, contains):
 def test_hostile_file_is_refused_in_one_line(command, case, clean, model, tmp_path):
     edit, expected = REFUSED[case]
     path, customer_id = hostile(clean, tmp_path, edit)
-    r = run(command, path, model, tmp_path)
+    r = run_on(command, path, model, tmp_path)
     assert_one_line(r, expected.format(line=ROW + 2, id=customer_id))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.csv"]  # no output, no temp file, no model folder
 
@@ -90,7 +81,7 @@ def test_hostile_file_is_refused_in_one_line(command, case, clean, model, tmp_pa
 @pytest.mark.parametrize("command, output, ranked", [("score", "scored.csv", False), ("targets", "targets.csv", True)])
 def test_an_id_beyond_int64_is_written_as_it_was(command, output, ranked, clean, model, tmp_path):
     path, _ = hostile(clean, tmp_path, cell("ID", HUGE_ID))
-    r = run(command, path, model, tmp_path)
+    r = run_on(command, path, model, tmp_path)
     assert r.returncode == 0, r.stderr
     with open(tmp_path/output, newline="") as f: ids = [row["ID"] for row in csv.DictReader(f)]
     written = [line.split("\t")[0] for line in clean.read_text().splitlines()[1:]]
@@ -102,14 +93,14 @@ def test_an_id_beyond_int64_is_written_as_it_was(command, output, ranked, clean,
 @pytest.mark.parametrize("command", ["drift", "train"])
 def test_an_id_beyond_int64_is_just_an_id(command, clean, model, tmp_path):
     path, _ = hostile(clean, tmp_path, cell("ID", HUGE_ID))
-    r = run(command, path, model, tmp_path)
+    r = run_on(command, path, model, tmp_path)
     assert r.returncode in (0, 3), r.stderr  # drift exits 3 when a feature drifted
     assert "Traceback" not in r.stderr
 
 
 def test_migrate_names_the_spoilt_snapshot_and_line(clean, model, tmp_path):
     path, customer_id = hostile(clean, tmp_path, cell("Income", "lots"))
-    r = custseg("migrate", clean, path, "-o", tmp_path/"migration.csv", "--artifacts", model)
+    r = run("migrate", clean, path, "-o", tmp_path/"migration.csv", "--artifacts", model)
     assert_one_line(r, f"file 'hostile.csv': column 'Income' has text 'lots' in line {ROW + 2} (ID {customer_id}); expected a number")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.csv"]
 
@@ -118,14 +109,14 @@ def test_migrate_of_snapshots_sharing_no_id_is_refused(clean, model, tmp_path):
     from custseg_nb.files import load_customers, write_customers
     df = load_customers(clean)
     others = write_customers(df.assign(ID=df.ID + 10**6), tmp_path/"others.csv")  # another company's customers
-    r = custseg("migrate", clean, others, "-o", tmp_path/"migration.csv", "--artifacts", model)
+    r = run("migrate", clean, others, "-o", tmp_path/"migration.csv", "--artifacts", model)
     assert_one_line(r, "no customer ID is in both snapshots")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["others.csv"]
 
 
 def test_migrate_matches_customers_when_one_snapshot_has_an_id_beyond_int64(clean, model, tmp_path):
     path, _ = hostile(clean, tmp_path, cell("ID", HUGE_ID))
-    r = custseg("migrate", clean, path, "-o", tmp_path/"migration.csv", "--artifacts", model)
+    r = run("migrate", clean, path, "-o", tmp_path/"migration.csv", "--artifacts", model)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("199 customers in both snapshots: ") and "1 gone (only before), 1 new (only after)" in r.stdout
 
@@ -133,7 +124,7 @@ def test_migrate_matches_customers_when_one_snapshot_has_an_id_beyond_int64(clea
 def test_score_into_a_folder_is_refused(clean, model, tmp_path):
     folder = tmp_path/"out"
     folder.mkdir()
-    r = custseg("score", clean, "-o", folder, "--artifacts", model)
+    r = run("score", clean, "-o", folder, "--artifacts", model)
     assert_one_line(r, f"cannot write '{folder}': it is a folder")
     assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
@@ -141,7 +132,7 @@ def test_score_into_a_folder_is_refused(clean, model, tmp_path):
 def test_score_below_a_file_is_refused(clean, model, tmp_path):
     a_file = tmp_path/"notes.txt"
     a_file.write_text("not a folder")
-    r = custseg("score", clean, "-o", a_file/"scored.csv", "--artifacts", model)
+    r = run("score", clean, "-o", a_file/"scored.csv", "--artifacts", model)
     assert_one_line(r, f"'{a_file}' is a file, not a folder")
     assert a_file.read_text() == "not a folder" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
