@@ -24,8 +24,8 @@ import pandas as pd
 from fastcore.basics import patch
 
 from .schema import CATEGORICAL, DATE_FORMAT, FILE_SUFFIXES, FLAGS, WHOLE, CustSegError, DataError, SchemaError
+from .files import write_table
 from .scoring import Segmenter, score_file, select_targets
-from .campaigns import write_table
 from .monitoring import drift_report
 from .render import (STYLE, about_html, campaign_html, counts_png, customer_html, download_link, drift_html, map_png, message_html,
                                table_html)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .schema import CAMPAIGNS, CATEGORICAL, CHANNELS, SPENDING, ArtifactError
+from .segments import wilson_interval
 
 # %% ../nbs/09b_response.ipynb #r09b008
 EARLIER_CAMPAIGNS = tuple(c for c in CAMPAIGNS if c != "Response")  # campaign history: the answer itself is never an input
@@ -47,7 +48,7 @@ def response_inputs(cols:Mapping, # a customer's cleaned and engineered columns 
         X[:, j] = enrolled_days(get("Dt_Customer")) if c == "Enrolled_Days" else np.asarray(get(c), "float64")
     j = len(RESPONSE_NUMERIC)
     for c in RESPONSE_CATEGORICAL:
-        codes = pd.Categorical(np.asarray(get(c), dtype=object), categories=list(categories[c])).codes  # -1: never seen
+        codes = pd.Index(list(categories[c]), dtype=object).get_indexer(np.asarray(get(c), dtype=object))  # -1: never seen (or missing)
         for i in range(len(categories[c])): X[:, j], j = codes == i, j + 1
     return X
 
@@ -186,13 +187,6 @@ def expected_responders(probabilities:np.ndarray, # calibrated response probabil
     return mean, max(0.0, mean - z*sd), min(float(len(p)), mean + z*sd)
 
 # %% ../nbs/09b_response.ipynb #r09b019
-def _wilson(successes:np.ndarray, n:np.ndarray, z:float=1.96) -> tuple[np.ndarray, np.ndarray]:
-    "Wilson score intervals of proportions, element-wise."
-    p = np.divide(successes, n, out=np.zeros(len(n)), where=n > 0)
-    centre = (p + z*z/(2*n))/(1 + z*z/n)
-    half = z*np.sqrt(p*(1 - p)/n + z*z/(4*n*n))/(1 + z*z/n)
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
-
 def lift_table(probabilities:np.ndarray, # predicted response probabilities
                responded:np.ndarray, # 0/1: who responded
                groups:int=10, # deciles by default
@@ -204,6 +198,6 @@ def lift_table(probabilities:np.ndarray, # predicted response probabilities
     t = (pd.DataFrame({"group": group, "p": p, "y": y}).groupby("group")
          .agg(customers=("y", "size"), responders=("y", "sum"), mean_probability=("p", "mean")))
     t["response_rate"] = t.responders/t.customers
-    t["low"], t["high"] = _wilson(t.responders.to_numpy(), t.customers.to_numpy())
+    t["low"], t["high"] = wilson_interval(t.responders.to_numpy(), t.customers.to_numpy())
     t["lift"] = t.response_rate/(y.mean() if y.sum() else np.nan)
     return t

@@ -5,16 +5,13 @@
 # %% auto #0
 __all__ = ['PROFILE_FEATURES', 'CLAIMS', 'MIN_MEMBERS', 'MIN_LIFT_POINTS', 'profile_segments', 'base_profile',
            'standardized_profile', 'claim_rules', 'rule_holds', 'claim_table', 'name_segments', 'name_claims',
-           'wilson_interval', 'recommend', 'reactivation_days', 'customer_action', 'key_drivers', 'map_points',
-           'plot_segment_map']
+           'wilson_interval', 'recommend', 'reactivation_days', 'key_drivers', 'map_points']
 
 # %% ../nbs/08_segments.ipynb #3a14ff28
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.decomposition import PCA
-from sklearn.feature_selection import f_classif
 
 from .schema import CHANNELS, SPENDING
 from .features import CHANNEL_SHARE_NAMES, SHARE_NAMES, SHARE_WORDS
@@ -94,6 +91,8 @@ def rule_holds(rule:dict, # one of `claim_rules`
 
 def claim_table(engineered:pd.DataFrame, # cleaned customers with engineered features
                 labels:np.ndarray, # segment of each customer
+                min_members:float=MIN_MEMBERS, # share of members a phrase must hold for
+                min_lift:float=MIN_LIFT_POINTS, # ... and by how many points more often than in the base
                ) -> pd.DataFrame:
     "Per segment and phrase: the rule, the share of members and of the base it holds for, and whether the phrase may be used."
     labels, rows = np.asarray(labels), []
@@ -104,7 +103,7 @@ def claim_table(engineered:pd.DataFrame, # cleaned customers with engineered fea
             rows.append({"segment": seg, "phrase": rule["phrase"], "kind": rule["kind"], "rule": rule["rule"],
                          "members": members, "base": float(holds.mean())})
     t = pd.DataFrame(rows)
-    t["holds"] = (t.members >= MIN_MEMBERS) & (t.members - t.base >= MIN_LIFT_POINTS)
+    t["holds"] = (t.members >= min_members) & (t.members - t.base >= min_lift)
     t["lift"] = t.members - t.base
     return t
 
@@ -152,15 +151,17 @@ def name_claims(claims:pd.DataFrame, # `claim_table` output
     return out
 
 # %% ../nbs/08_segments.ipynb #ed6f76cb
-def wilson_interval(successes:int, # customers who responded
-                    n:int, # customers asked
+def wilson_interval(successes, # customers who responded: a number or an array
+                    n, # customers asked, as many
                     z:float=1.96, # normal quantile (1.96: 95%)
-                   ) -> tuple[float, float]:
-    "Wilson score interval of a proportion; (0, 1) when n is 0."
-    if n <= 0: return (0.0, 1.0)
-    p = successes/n
-    centre, half = (p + z*z/(2*n))/(1 + z*z/n), z*np.sqrt(p*(1 - p)/n + z*z/(4*n*n))/(1 + z*z/n)
-    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+                   ) -> tuple:
+    "Wilson score interval (low, high) of proportions, element-wise (numbers in, floats out); (0, 1) where n is 0."
+    k, n = np.asarray(successes, "float64"), np.asarray(n, "float64")
+    m = np.where(n > 0, n, 1.0)  # n = 0 has no estimate: its interval is everything
+    p = k/m
+    centre, half = (p + z*z/(2*m))/(1 + z*z/m), z*np.sqrt(p*(1 - p)/m + z*z/(4*m*m))/(1 + z*z/m)
+    low, high = np.where(n > 0, np.clip(centre - half, 0, 1), 0.0), np.where(n > 0, np.clip(centre + half, 0, 1), 1.0)
+    return (float(low), float(high)) if low.ndim == 0 else (low, high)
 
 def _pick(amounts:dict, base_amounts:dict, min_share:float) -> tuple[str, float, float]:
     "(name, share of the segment's total, lift of that share vs the base) of the material item most over-represented."
@@ -199,46 +200,29 @@ def reactivation_days(engineered:pd.DataFrame) -> int:
     "Recency from which a customer gets a win-back offer: the base's upper quartile of days since the last purchase."
     return int(np.ceil(engineered.Recency.quantile(0.75)))
 
-def customer_action(recommendation:dict, # the segment's `recommend` output (or manifest segment entry)
-                    recency:float, # the customer's days since the last purchase
-                    days:int, # `reactivation_days` of the model
-                   ) -> str:
-    "The customer's recommended action: a win-back offer when they have lapsed, else their segment's."
-    if recency >= days: return f"Win-back offer by {recommendation['channel']}: last purchase {recency:.0f} days ago (≥ {days})"
-    return recommendation["recommendation"]
-
 # %% ../nbs/08_segments.ipynb #4e7e31ee
-def key_drivers(X:np.ndarray, labels:np.ndarray, features:Sequence[str]) -> pd.DataFrame:
+def key_drivers(X:np.ndarray, # clustering matrix, customers × features
+                labels:np.ndarray, # segment of each customer
+                features:Sequence[str], # the columns' names
+               ) -> pd.DataFrame:
     "Features ranked by between/within-segment variance ratio (ANOVA F), with their share of the total."
-    f_ratio, _ = f_classif(X, labels)
+    X, labels = np.asarray(X, "float64"), np.asarray(labels)
+    groups = [X[labels == g] for g in np.unique(labels)]
+    mean = X.mean(axis=0)
+    between = sum(len(g)*(g.mean(axis=0) - mean)**2 for g in groups)/(len(groups) - 1)
+    within = sum(((g - g.mean(axis=0))**2).sum(axis=0) for g in groups)/(len(X) - len(groups))
+    with np.errstate(divide="ignore", invalid="ignore"): f_ratio = between/within  # a constant feature: nan, as in `f_classif`
     table = pd.DataFrame({"feature": list(features), "f_ratio": f_ratio}).sort_values("f_ratio", ascending=False)
     return table.assign(share=table.f_ratio/table.f_ratio.sum()).reset_index(drop=True)
 
 # %% ../nbs/08_segments.ipynb #6f5ddd12
-def map_points(pca:PCA, X:np.ndarray, labels:np.ndarray, rows:int=2_000, seed:int=0) -> pd.DataFrame:
+def map_points(pca, # a fitted 2-D projection with `transform` (scikit-learn's `PCA`, or `MapProjection`)
+               X:np.ndarray, # clustering matrix, customers × features
+               labels:np.ndarray, # segment of each customer
+               rows:int=2_000, # customers drawn on the map at most
+               seed:int=0, # which ones
+              ) -> pd.DataFrame:
     "PCA coordinates and segment of a random sample of training customers, for the map."
     idx = np.sort(np.random.default_rng(seed).choice(len(X), min(rows, len(X)), replace=False))
     xy = pca.transform(X[idx])
     return pd.DataFrame({"pc1": xy[:, 0], "pc2": xy[:, 1], "segment": labels[idx]})
-
-# %% ../nbs/08_segments.ipynb #07cc5f39
-def plot_segment_map(points:pd.DataFrame, # `map_points` output
-                     names:Sequence[str], # segment names by ID
-                     variance:Sequence[float], # explained variance ratio of the two components
-                     highlight:tuple[float, float]|None=None, # a customer's (pc1, pc2) to mark
-                     ax=None, # the Axes to draw on; None makes a figure
-                     legend:dict|None=None, # keyword arguments for `ax.legend` (placement); default: best spot, inside
-                    ):
-    "Scatter of customers on the first two principal components, coloured by segment; returns the Axes."
-    if ax is None:
-        import matplotlib.pyplot as plt
-        ax = plt.subplots(figsize=(7, 5))[1]
-    for s, name in enumerate(names):
-        pts = points[points.segment == s]
-        ax.scatter(pts.pc1, pts.pc2, s=6, alpha=0.5, label=f"{s}: {name}")
-    if highlight is not None:
-        ax.scatter([highlight[0]], [highlight[1]], s=260, marker="*", c="black", edgecolors="white", zorder=5, label="this customer")
-    ax.set(title="Customers on the segment map", xlabel=f"PC1 ({variance[0]:.0%} of variance)", ylabel=f"PC2 ({variance[1]:.0%} of variance)")
-    shown = ax.legend(**{"fontsize": 8, "loc": "best", **(legend or {})})
-    for i, handle in enumerate(shown.legend_handles): handle.set_sizes([160 if i >= len(names) else 40])  # star last
-    return ax
