@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .schema import CATEGORICAL, SAMPLE_PATH, ArtifactError, CustSegError, printable
-from .files import sha256_file, write_atomically, write_csv
+from .schema import CATEGORICAL, SAMPLE_PATH, ArtifactError, CustSegError, OutputError, printable
+from .files import atomic_output, sha256_file, write_atomically, write_csv
 from .stability import DRIFT_NUMERIC
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def artifact_file(name:str, # artifact name, a key of ARTIFACT_FILES
 
 _STEMS = "|".join(re.escape(f.rsplit(".", 1)[0]) for f in ARTIFACT_FILES.values())
 ARTIFACT_PATTERN = re.compile(rf"({_STEMS})\.[0-9a-f]{{{HASH_CHARS}}}\.(csv|pkl|json)")  # names save_model gives artifacts
-TEMP_PATTERN = re.compile(rf"\.({_STEMS}|{re.escape(MANIFEST_FILE)})\.[A-Za-z0-9_]+\.tmp")  # its temporary files
+TEMP_PATTERN = re.compile(rf"\.(({_STEMS})\.(csv|pkl|json)|{re.escape(MANIFEST_FILE)})\.[A-Za-z0-9_]+\.tmp")  # its temporary files
 
 # %% ../nbs/09_model.ipynb #h2a005
 NUMBER = (int, float)
@@ -275,19 +275,20 @@ def write_artifact(out:Path, # the model folder
                    name:str, # artifact name, a key of ARTIFACT_FILES
                    obj, # DataFrame (written as CSV), dict of plain numbers (JSON) or fitted object (pickled)
                   ) -> dict:
-    "Write one artifact under its content-addressed name (temporary file, flushed to disk, renamed); its manifest entry."
-    tmp = out/f".{ARTIFACT_FILES[name].rsplit('.', 1)[0]}.{secrets.token_hex(8)}.tmp"
+    "Write one artifact under its content-addressed name (the package's one atomic write: temp file, fsync, rename); its manifest entry."
+    digest = {}
+    def named(tmp:Path) -> Path:  # the name comes from the written bytes
+        digest["sha256"] = sha256_file(tmp)
+        return out/artifact_file(name, digest["sha256"])
     try:
-        with open(tmp, "xb"): pass  # created here, so never someone else's file; permissions follow the umask
-        if isinstance(obj, pd.DataFrame): write_csv(obj, tmp)
-        elif isinstance(obj, dict): tmp.write_text(json.dumps(obj), encoding="utf-8")  # exact: JSON keeps every double
-        else: tmp.write_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-        with open(tmp, "rb+") as f: os.fsync(f.fileno())
-        sha256 = sha256_file(tmp)
-        entry = {"file": artifact_file(name, sha256), "sha256": sha256, "bytes": tmp.stat().st_size}
-        os.replace(tmp, out/entry["file"])
-    finally: tmp.unlink(missing_ok=True)
-    return entry
+        with atomic_output(out/ARTIFACT_FILES[name], final=named) as tmp:
+            if isinstance(obj, pd.DataFrame): write_csv(obj, tmp)
+            elif isinstance(obj, dict): tmp.write_text(json.dumps(obj), encoding="utf-8")  # exact: JSON keeps every double
+            else: tmp.write_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    except OutputError as e:  # a full disk, a read-only folder: said of the model folder, as every save error is
+        raise write_error(out, e.__cause__ if isinstance(e.__cause__, OSError) else e) from e
+    file = artifact_file(name, digest["sha256"])
+    return {"file": file, "sha256": digest["sha256"], "bytes": (out/file).stat().st_size}
 
 # %% ../nbs/09_model.ipynb #h2a014
 @contextmanager

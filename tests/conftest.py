@@ -64,6 +64,19 @@ def run(*args) -> Run:
     return Run(status, out.getvalue(), err.getvalue())
 
 
+def one_error_line(r) -> str:
+    "The single `custseg: error:` line of a failed run (after any progress lines), asserting it is the last and the status is 2."
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("custseg: error:")]
+    assert len(errors) == 1 and r.stderr.strip().splitlines()[-1] == errors[0], r.stderr
+    return errors[0]
+
+
+def listing(folder:Path) -> dict[str, bytes]:
+    "Every file in the folder with its bytes."
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
 @pytest.fixture(scope="session")
 def model(tmp_path_factory):
     "A session copy of the model `custseg train` makes on the embedded sample (`sample_model`, trained once per code version)."

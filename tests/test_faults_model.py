@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port, run
+from conftest import free_port, listing, one_error_line, run
 
 from custseg_nb.schema import SAMPLE_PATH
 from custseg_nb.model import ARTIFACT_PATTERN, MANIFEST_FILE, TEMP_PATTERN, Manifest
@@ -16,9 +16,6 @@ from custseg_nb.scoring import Segmenter
 TRAIN = ("train", "--k", "3")  # K given: no sweep, so a training takes seconds
 
 
-def listing(folder:Path) -> dict[str, bytes]:
-    "Every file in the folder with its bytes."
-    return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
 def leftovers(folder:Path) -> list[str]:
@@ -103,12 +100,6 @@ def test_a_killed_training_leaves_the_old_or_the_new_model(tmp_path, zygote):
     Segmenter.load(out)
 
 
-def one_error_line(r) -> str:
-    "The single `custseg: error:` line of a failed run, asserting it is the last line and there is no traceback."
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    errors = [line for line in r.stderr.splitlines() if line.startswith("custseg: error:")]
-    assert len(errors) == 1 and r.stderr.strip().splitlines()[-1] == errors[0], r.stderr
-    return errors[0]
 
 
 def test_identical_customers_fail_in_one_line(model_copy, tmp_path):

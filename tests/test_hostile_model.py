@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
-from conftest import run
+from conftest import listing, one_error_line, run
 
 from custseg_nb.schema import SAMPLE_PATH
 from custseg_nb.model import MANIFEST_FILE, TEMP_PATTERN, Manifest, save_model
@@ -15,17 +15,8 @@ from custseg_nb.scoring import Segmenter
 TRAIN = ("train", "--k", "3")  # K given: no sweep, so a training takes seconds
 
 
-def listing(folder:Path) -> dict[str, bytes]:
-    "Every file in the folder with its bytes."
-    return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
-def one_error_line(r) -> str:
-    "The single `custseg: error:` line of a failed run (after any progress lines), asserting it is the last and the status is 2."
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    errors = [line for line in r.stderr.splitlines() if line.startswith("custseg: error:")]
-    assert len(errors) == 1 and r.stderr.strip().splitlines()[-1] == errors[0], r.stderr
-    return errors[0]
 
 
 def test_train_never_overwrites_a_folder_that_is_not_a_model(tmp_path):
