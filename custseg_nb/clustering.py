@@ -202,7 +202,7 @@ def compare_algorithms(X:np.ndarray, # clustering matrix
     algorithms = {"K-Means": KMeans(n_clusters=k, n_init=10, random_state=seed),
                   "Agglomerative (Ward)": AgglomerativeClustering(n_clusters=k, linkage="ward"),
                   "Gaussian mixture": GaussianMixture(n_components=k, n_init=3, random_state=seed),
-                  "HDBSCAN": HDBSCAN(min_cluster_size=max(15, len(X)//50))}
+                  "HDBSCAN": HDBSCAN(min_cluster_size=max(15, len(X)//50), copy=True)}  # copy: never changes X (the default from scikit-learn 1.10)
     labels = {name: algo.fit_predict(X) for name, algo in algorithms.items()}
     table = []
     for name, lab in labels.items():

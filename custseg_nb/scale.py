@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['logger', 'PARTITION_SUFFIXES', 'PARTITION_CHUNK', 'SCORED_PART', 'DASK_SAMPLE_ROWS', 'partition_files',
-           'read_partition', 'customer_partitions', 'score_partition', 'scored_meta', 'score_dask', 'sample_customers',
-           'train_dask', 'dask_client']
+           'read_partition', 'customer_partitions', 'score_partition', 'scored_meta', 'score_dask', 'local_cluster',
+           'sample_customers', 'train_dask', 'dask_client']
 
 # %% ../nbs/13_scale.ipynb #951acaf4
 import glob
@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -164,6 +165,17 @@ def score_dask(input:str|Path, # folder, glob pattern or file of customers (CSV/
     logger.debug("scored %d customers in %d partitions in %.1f s → %s", summary.rows, len(files), summary.seconds, output)
     return summary
 
+# %% ../nbs/13_scale.ipynb #e6c6242b
+def local_cluster(workers:int=2, # worker processes
+                  threads:int=1, # threads per worker
+                  scratch:str|Path|None=None, # folder for the workers' files; None = Dask's `dask-scratch-space` in the temp folder
+                 ) -> "distributed.LocalCluster":
+    "A `LocalCluster` on this machine without a dashboard; its HTTP server on a free port of 127.0.0.1, never the fixed 8787."
+    from distributed import LocalCluster
+    return LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, silence_logs=logging.CRITICAL,
+                        dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},  # None would still bind 8787
+                        **({} if scratch is None else {"local_directory": str(scratch)}))
+
 # %% ../nbs/13_scale.ipynb #4452f2c1
 def _with_priority(customers:pd.DataFrame, seed:int, partition_info=None) -> pd.DataFrame:
     "The partition with a uniform random `_priority` per customer, seeded by `seed` and the partition's number."
@@ -206,10 +218,10 @@ def dask_client(scheduler:str, # 'local' for a cluster on this machine, else a s
                 threads:int=1, # threads per local worker
                ) -> Iterator:
     "A `distributed.Client` for the duration of a `with` block; `CustSegError` if the scheduler cannot be reached."
-    from distributed import Client, LocalCluster
+    from distributed import Client
     if scheduler == "local":
-        with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=None,
-                          silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+        with (tempfile.TemporaryDirectory(prefix="custseg-dask-") as scratch,  # the workers' files go with the cluster
+              local_cluster(workers, threads, scratch) as cluster, Client(cluster) as client):
             yield client
         return
     try: client = Client(scheduler)
