@@ -14,7 +14,7 @@ import psutil  # installed with ipykernel and distributed
 import pytest
 
 from conftest import AppServer, free_port
-from custseg_nb.serve import check_port
+from custseg_nb.serve import PAGE_NOTEBOOK, check_port
 
 IDLE_SECONDS = 8  # CUSTSEG_KERNEL_IDLE_SECONDS here: a closed page's kernel is shut down within 8 s (120 by default)
 MAX_PAGES = 2  # CUSTSEG_MAX_PAGES here (4 by default)
@@ -112,7 +112,8 @@ def test_kill_9_of_the_app_takes_voila_and_its_kernels_along(artifacts, start_ap
     children = descendants(server)
     voila = named(children, "-m voila")
     assert len(voila) == 1 and len(named(children, "ipykernel_launcher")) == 1
-    setup = Path(voila[0].cmdline()[3]).parent  # serve's temporary folder (the page notebook's), which Voila reads
+    page_notebook = next(a for a in voila[0].cmdline() if a.endswith(PAGE_NOTEBOOK))
+    setup = Path(page_notebook).parent  # serve's temporary folder (the page notebook's), which Voila reads
     os.kill(server.proc.pid, signal.SIGKILL)  # the custseg process only, not its group
     server.proc.wait()
     killed = time.monotonic()
