@@ -456,7 +456,7 @@ def _code_fingerprint() -> str:
         digest.update(str(path.relative_to(root)).encode()); digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
-SAMPLE_MODELS_KEPT = 3  # cached sample models of recent code versions kept
+SAMPLE_MODELS_KEPT = 8  # cached sample models of recent code versions kept (several developers may run different versions at once)
 
 def sample_model(cache:str|Path|None=None, # where cached models live; default $CUSTSEG_CACHE or ~/.cache/custseg_nb
                 ) -> Manifest:
