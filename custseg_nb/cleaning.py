@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['logger', 'MARITAL_CANONICAL', 'MARITAL_FOLD', 'MARITAL_KEYS', 'canonical_marital_status', 'fold_marital_status',
            'treat_birth_years', 'income_fence', 'treat_extreme_income', 'IncomeByTotalSpending', 'total_spending',
-           'customer_spending', 'impute_income', 'CleaningRules', 'clean_report', 'split_customers', 'Ingested',
-           'ingest']
+           'customer_spending', 'impute_income', 'CleaningRules', 'clean_report', 'duplicate_groups',
+           'duplicate_customers', 'split_customers', 'Ingested', 'ingest']
 
 # %% ../nbs/04_cleaning.ipynb #3414950e
 import logging
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .schema import ANSWER, CONSTANT_COLUMNS, SPENDING, ParameterError, SchemaError
+from .schema import ANSWER, CONSTANT_COLUMNS, SPENDING, DataError, ParameterError, SchemaError
 from .files import load_customers
 
 logger = logging.getLogger(__name__)
@@ -129,8 +129,14 @@ class CleaningRules:
             income_fence_iqr:float=10.0, # incomes above Q3 + this × IQR are treated as unknown
             income_bins:int=10, # spending bins used to impute income
            ) -> "CleaningRules":
-        "Learn the numbers the rules need from validated customers `X`."
+        "Learn the numbers the rules need from validated customers `X`; `DataError` saying what is needed if a rule has nothing to learn from."
         years = np.asarray(X["Year_Birth"])
+        if np.isnan(np.asarray(X["Income"], "float64")).all():
+            raise DataError(f"column 'Income' is blank for all {len(X):,} customers training learns from: training needs some known "
+                            f"incomes (to estimate the blank ones from spending)")
+        if not (years >= min_birth_year).any():
+            raise DataError(f"column 'Year_Birth' is before {min_birth_year} for all {len(X):,} customers training learns from: training "
+                            f"needs some birth years from {min_birth_year} on (to replace the implausible ones)")
         fence = income_fence(X["Income"], income_fence_iqr)
         rule = IncomeByTotalSpending.fit(treat_extreme_income(X["Income"], fence), total_spending(X), income_bins)
         return cls(int(np.median(years[years >= min_birth_year])), fence, rule, list(X.columns),
@@ -199,10 +205,25 @@ def from_state(cls:CleaningRules, state:dict) -> CleaningRules:
     return cls(int(state["birth_year_fill"]), float(state["max_income"]), rule, list(state["columns"]), **state["params"])
 
 # %% ../nbs/04_cleaning.ipynb #4b9a16d8
+def duplicate_groups(df:pd.DataFrame, # validated customers
+                    ) -> np.ndarray:
+    "Per customer, the position of the first customer identical to it in every column but ID (itself if none is)."
+    same = df.drop(columns="ID", errors="ignore")
+    if same.shape[1] == 0: return np.arange(len(df))
+    codes, _ = pd.factorize(pd.util.hash_pandas_object(same, index=False))  # equal rows, equal hashes (blanks equal too)
+    first = np.full(codes.max() + 1 if len(codes) else 0, len(df))
+    np.minimum.at(first, codes, np.arange(len(df)))
+    return first[codes]
+
+def duplicate_customers(df:pd.DataFrame, # validated customers
+                       ) -> np.ndarray:
+    "True for each customer identical to an earlier one in every column but ID (the first of each group is not a duplicate)."
+    return duplicate_groups(df) != np.arange(len(df))
+
 def split_customers(df:pd.DataFrame, test_size:float=0.2, seed:int=42) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Random train/test split of customers (reproducible per seed)."
+    "Random train/test split of customers (reproducible per seed); customers identical but for their ID fall on the same side."
     if not 0 <= test_size < 1: raise ParameterError(f"test_size must be in [0, 1), got {test_size}")
-    test = np.random.default_rng(seed).random(len(df)) < test_size
+    test = (np.random.default_rng(seed).random(len(df)) < test_size)[duplicate_groups(df)]  # each duplicate follows its group's first
     return df[~test].reset_index(drop=True), df[test].reset_index(drop=True)
 
 # %% ../nbs/04_cleaning.ipynb #5d7fb6e8
@@ -213,20 +234,28 @@ class Ingested:
     train: pd.DataFrame
     test: pd.DataFrame
     cleaner: CleaningRules
+    duplicates: int = 0  # customers identical to another in every column but ID, in the file
+    duplicates_dropped: bool = False  # whether they were dropped before the split
 
 def ingest(source:str|Path|pd.DataFrame|None=None, # customer file or frame; None = embedded sample
            test_size:float=0.2, # share of customers held out
            seed:int=42, # split seed
+           drop_duplicates:bool=False, # drop customers identical to an earlier one in every column but ID
           ) -> Ingested:
-    "Load and validate customers, split them, and clean both parts with rules learned from the training part."
+    "Load and validate customers, split them (duplicates on one side), and clean both parts with rules learned from the training part."
     raw = load_customers(source)
     if ANSWER not in raw.columns:
         raise SchemaError(f"missing column '{ANSWER}': training needs each customer's answer to the last campaign (1 or 0); "
                           f"scoring new customers does not")
+    copies = duplicate_customers(raw)
+    if copies.any():
+        logger.info("%d customers are identical to another in every column but ID: %s", copies.sum(),
+                    "dropped" if drop_duplicates else "kept, each beside its original in the split (drop them with --drop-duplicates)")
+        if drop_duplicates: raw = raw[~copies].reset_index(drop=True)
     raw_train, raw_test = split_customers(raw, test_size, seed)
     cleaner = CleaningRules.fit(raw_train)  # learned from the training split only: the held-out customers stay unseen
     train, test = cleaner.transform(raw_train), cleaner.transform(raw_test)
     for rule, n in clean_report(raw_train, train, cleaner)["customers changed"].items(): logger.info("cleaning (training split): %s: %d", rule, n)
-    result = Ingested(raw, train, test, cleaner)
+    result = Ingested(raw, train, test, cleaner, int(copies.sum()), drop_duplicates)
     logger.info("ingested %d customers: %d train, %d test", len(raw), len(train), len(test))
     return result

@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['logger', 'MANIFEST_FILE', 'FORMAT_VERSION', 'ARTIFACT_FILES', 'HASH_CHARS', 'ARTIFACT_PATTERN', 'TEMP_PATTERN',
            'NUMBER', 'MANIFEST_FIELDS', 'MANIFEST_KEYS', 'METRIC_KEYS', 'SEGMENT_FIELDS', 'ENTRY_FIELDS',
-           'NESTED_FIELDS', 'MAX_MANIFEST_BYTES', 'artifact_file', 'check_manifest', 'Manifest', 'library_versions',
-           'data_fingerprint', 'write_artifact', 'remove_leftovers', 'foreign_files', 'model_folder', 'write_error',
-           'save_model']
+           'NESTED_FIELDS', 'MAX_MANIFEST_BYTES', 'artifact_file', 'check_manifest', 'check_numbers', 'Manifest',
+           'library_versions', 'data_fingerprint', 'write_artifact', 'remove_leftovers', 'foreign_files',
+           'model_folder', 'write_error', 'save_model']
 
 # %% ../nbs/09_model.ipynb #bdd82803
 import errno
@@ -47,7 +47,8 @@ MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 5  # 5: noise limits and medians in the drift reference; 4 and earlier are no longer read
 ARTIFACT_FILES = {"raw": "raw.csv", "train": "train.csv", "test": "test.csv", "preprocessor": "preprocessor.pkl",
                   "model": "kmeans.pkl", "pca": "pca.pkl", "map": "map.csv",
-                  "scoring": "scoring.json", "response": "response.json"}  # artifact name → file name before its hash
+                  "scoring": "scoring.json", "response": "response.json",
+                  "oof": "oof.csv"}  # artifact name → file name before its hash (oof: the response model's out-of-fold probabilities)
 HASH_CHARS = 16  # hex digits of the sha256 in an artifact's file name
 
 def artifact_file(name:str, # artifact name, a key of ARTIFACT_FILES
@@ -180,6 +181,56 @@ def _read_manifest(path:Path) -> dict:
     except OSError as e: raise ArtifactError(f"cannot read '{path}' ({e.strerror or type(e).__name__}): check its permissions") from e
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e: raise ArtifactError(f"'{path}' is not valid JSON: retrain with `custseg train`") from e
 
+# %% ../nbs/09_model.ipynb #6060cc04
+def _array(state:dict, key:str, shape:tuple, where:str, bad, positive:bool=False, inf:bool=False) -> np.ndarray:
+    "`state[key]` as a float array of `shape` (None: any length), finite (or +inf if `inf`), > 0 if `positive`; else `bad(...)`."
+    try: a = np.asarray(state[key], "float64")
+    except (KeyError, TypeError, ValueError) as e: raise bad(f"lacks {where}{key} as numbers") from e
+    if a.ndim != len(shape) or any(n is not None and n != m for n, m in zip(shape, a.shape)):
+        raise bad(f"has {where}{key} of shape {a.shape}, not {tuple('n' if n is None else n for n in shape)}")
+    if np.isnan(a).any() or (np.isinf(a) & ~((a > 0) & inf)).any(): raise bad(f"has a number in {where}{key} that is not finite")
+    if positive and (a <= 0).any(): raise bad(f"has {where}{key} that is not positive")
+    return a
+
+def _finite_everywhere(value, where:str, bad, inf_in=()) -> None:
+    "`bad(...)` for a NaN anywhere in `value` (nested lists and dicts), or ±inf outside the keys `inf_in`."
+    if isinstance(value, dict):
+        for k, v in value.items(): _finite_everywhere(v, f"{where}.{k}", bad, inf_in if k not in inf_in else ("*",))
+    elif isinstance(value, list):
+        for v in value: _finite_everywhere(v, where, bad, inf_in)
+    elif isinstance(value, float) and (math.isnan(value) or (math.isinf(value) and "*" not in inf_in)):
+        raise bad(f"has a number in {where.lstrip('.')} that is not finite")
+
+def check_numbers(name:str, # artifact name: 'scoring' and 'response' are checked, others pass
+                  data, # the parsed JSON
+                  k:int, # the manifest's number of segments
+                  path:str|Path, # the file, for the message
+                 ):
+    "`data` if the numbers scoring reads from artifact `name` have their shapes and are finite; a one-line `ArtifactError` ('retrain') otherwise."
+    def bad(what): return ArtifactError(f"artifact '{path}' {what}: it cannot score; retrain with `custseg train`")
+    if name == "response" and isinstance(data, dict): _finite_everywhere(data, "", bad, inf_in=("threshold",))  # tree thresholds may be ±inf
+    if name != "scoring": return data
+    if not isinstance(data, dict) or not all(isinstance(data.get(p), dict) for p in ("cleaner", "features", "scaling")):
+        raise bad("lacks its cleaner, features or scaling")
+    scaling, cleaner = data["scaling"], data["cleaner"]
+    numeric, categories = scaling.get("numeric"), scaling.get("categories")
+    if not (isinstance(numeric, list) and isinstance(categories, list) and all(isinstance(c, list) for c in categories)):
+        raise bad("lacks scaling.numeric or scaling.categories as lists")
+    width = len(numeric) + sum(map(len, categories))  # the clustering matrix's columns
+    for key in ("mean", "scale"): _array(scaling, key, (len(numeric),), "scaling.", bad, positive=key == "scale")
+    _array(data, "centroids", (k, width), "", bad)
+    _array(data, "outlier_radius", (k,), "", bad, inf=True)  # +inf: a segment without members flags nobody
+    edges = _array(cleaner, "income_edges", (None,), "cleaner.", bad)
+    if (np.diff(edges) <= 0).any(): raise bad("has cleaner.income_edges that are not increasing")
+    _array(cleaner, "income_medians", (len(edges) + 1,), "cleaner.", bad)
+    for key in ("max_income", "birth_year_fill"): _array(cleaner, key, (), "cleaner.", bad)
+    _array(data["features"], "latest_enrolment_ns", (), "features.", bad)
+    if data.get("map") is not None:
+        m = data["map"]
+        if not isinstance(m, dict): raise bad("has a map that is not an object")
+        _array(m, "mean", (width,), "map.", bad); _array(m, "components", (2, width), "map.", bad); _array(m, "variance", (2,), "map.", bad)
+    return data
+
 # %% ../nbs/09_model.ipynb #h2a010
 @dataclass
 class Manifest:
@@ -249,9 +300,10 @@ class Manifest:
         suffix = self.path(name).suffix
         if suffix == ".pkl": return pickle.loads(self.checked_bytes(name, keep=True))
         if suffix == ".json":
-            try: return json.loads(self.checked_bytes(name, keep=True))
+            try: data = json.loads(self.checked_bytes(name, keep=True))
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise ArtifactError(f"artifact '{self.path(name)}' is not valid JSON: retrain with `custseg train`") from e
+            return check_numbers(name, data, self["k"], self.path(name))  # a re-signed file with a NaN or a missing column stops here
         return pd.read_csv(io.BytesIO(self.checked_bytes(name, keep=True)))  # the bytes verified: the file may go once they are read
 
     @property
