@@ -40,13 +40,16 @@ class FeatureRules:
     "The feature arithmetic with what it learned: the latest enrolment date (tenure's end) and the year `Age` is measured in."
     latest_enrolment: np.datetime64  # latest Dt_Customer seen in `fit` (ns): tenure is counted up to it
     columns: list[str]  # the cleaned columns it was learned from
-    reference_year: int = 2025  # year that `Age` is measured in (the seed used 2025)
+    reference_year: int|None = None  # year that `Age` is measured in; None: the latest enrolment's year, learned in fit
+
+    def __post_init__(self):
+        if self.reference_year is None: self.reference_year = int(pd.Timestamp(self.latest_enrolment).year)
 
     @classmethod
     def fit(cls, X:pd.DataFrame, # cleaned customers
-            reference_year:int=2025, # year that `Age` is measured in
+            reference_year:int|None=None, # year that `Age` is measured in; None (default): the year of the latest enrolment
            ) -> "FeatureRules":
-        "Remember the input columns and the latest enrolment date."
+        "Remember the input columns, the latest enrolment date and the year ages are measured in."
         return cls(np.datetime64(pd.to_datetime(X["Dt_Customer"]).max(), "ns"), list(X.columns), reference_year)
 
     def names(self, input_features=None) -> list[str]:

@@ -71,7 +71,7 @@ class CustomerCleaner(TransformerMixin, BaseEstimator):
 # %% ../nbs/06b_pipeline.ipynb #h13p011
 class CustomerFeatures(TransformerMixin, BaseEstimator):
     "Add engineered customer features (age, family, spending, tenure, shares) to cleaned customers."
-    def __init__(self, reference_year:int=2025, # year that `Age` is measured in (the seed used 2025)
+    def __init__(self, reference_year:int|None=None, # year that `Age` is measured in; None: the year of the latest enrolment
                 ):
         self.reference_year = reference_year
 
@@ -123,7 +123,7 @@ def build_preprocessor(numeric:Sequence[str]=CLUSTER_FEATURES, # numeric feature
 
 def build_pipeline(numeric:Sequence[str]=CLUSTER_FEATURES, # numeric clustering features
                    categorical:Sequence[str]=CLUSTER_CATEGORICALS, # categorical clustering features
-                   reference_year:int=2025, # year that `Age` is measured in
+                   reference_year:int|None=None, # year that `Age` is measured in; None: the year of the latest enrolment
                   ) -> Pipeline:
     "Cleaning → engineered features → scaling: raw validated customers in, clustering matrix out."
     return Pipeline([("clean", CustomerCleaner()), ("features", CustomerFeatures(reference_year)),

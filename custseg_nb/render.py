@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['STYLE', 'PROFILE_ROWS', 'METRIC_WORDS', 'customer_action', 'message_html', 'confidence_bar', 'profile_table',
            'reasons_html', 'customer_html', 'png', 'plot_segment_map', 'map_png', 'frame_html', 'table_html',
-           'counts_png', 'drift_html', 'download_link', 'campaign_html', 'response_html', 'about_html']
+           'counts_png', 'drift_html', 'download_link', 'campaign_html', 'response_html', 'trained_on', 'about_html']
 
 # %% ../nbs/14_render.ipynb #d20ca4a6
 import base64
@@ -52,8 +52,8 @@ a.custseg-download{display:inline-block;background:#2a6fb0;color:white;padding:6
 
 # %% ../nbs/14_render.ipynb #a1c1d86b
 PROFILE_ROWS = (("Income_median", "median yearly income", "{:,.0f}"),
-                ("Total_Spending_median", "median spending, last 2 years", "{:,.0f}"),
-                ("Age", "average age", "{:.0f}"), ("Children", "children at home", "{:.1f}"),
+                ("Total_Spending_median", "median spending over two years", "{:,.0f}"),
+                ("Age", "average age {when}", "{:.0f}"), ("Children", "children at home", "{:.1f}"),
                 ("Recency", "days since last purchase", "{:.0f}"), ("Deals_Share", "purchases made on a deal", "{:.0%}"),
                 ("Share_Web", "web share of purchases", "{:.0%}"), ("Share_Catalog", "catalog share of purchases", "{:.0%}"),
                 ("Share_Store", "store share of purchases", "{:.0%}"),
@@ -73,8 +73,10 @@ def confidence_bar(confidence:float) -> str:
 def profile_table(segment:Mapping, # one entry of manifest["segments"]
                   base:Mapping, # manifest["base_profile"]
                  ) -> str:
-    "The segment's profile beside the whole customer base, as an HTML table."
-    rows = "".join(f"<tr><td>{label}</td><td>{fmt.format(segment['profile'][key])}</td><td>{fmt.format(base[key])}</td></tr>"
+    "The segment's profile beside the whole customer base, as an HTML table; ages with the year they are measured in."
+    year = base.get("Age_year", float("nan"))
+    when = f"in {year:.0f}" if np.isfinite(year) else "(year not recorded)"  # models saved before the base kept it
+    rows = "".join(f"<tr><td>{label.format(when=when)}</td><td>{fmt.format(segment['profile'][key])}</td><td>{fmt.format(base[key])}</td></tr>"
                    for key, label, fmt in PROFILE_ROWS)
     return (f'<table class="custseg-table"><tr><th></th><th>this segment</th><th>all customers</th></tr>'
             f'<tr><td>customers</td><td>{segment["size"]:,} ({segment["share"]:.0%})</td><td>{base.get("size", 0):,.0f}</td></tr>'
@@ -296,6 +298,14 @@ def response_html(manifest:Manifest) -> str:
             f"calibrated; on {rm.get('test_customers', 0):,} held-out customers:</div>"
             f"<table class='custseg-table custseg-response-quality'>{lines}</table>")
 
+def trained_on(manifest:Manifest) -> str:
+    "Who each part of the model learned from: the segments all customers, the response model the training split."
+    d, rm = manifest["training_data"], manifest.data.get("response_model") or {}
+    words = f"segments fitted on all {d.get('segmented_rows', d['rows']):,} customers"
+    if not rm.get("model"): return words + f" (K chosen on the {d['train_rows']:,} of the training split)"
+    held = f", tested on {d['test_rows']:,} held out" if d["test_rows"] else ""
+    return words + f"; response model on the {rm.get('trained_on', d['train_rows']):,} of the training split{held}"
+
 def about_html(manifest:Manifest) -> str:
     "K, metrics, segments and training facts of a model, as HTML."
     trained = datetime.fromisoformat(manifest["created_at"])
@@ -307,8 +317,8 @@ def about_html(manifest:Manifest) -> str:
                    for s in manifest["segments"])
     return (f'<div class="custseg-card" style="max-width:1100px"><h3>{manifest["k"]} segments</h3>'
             f'<div class="custseg-muted">{"K chosen as the " + html.escape(manifest["k_selection"]["rule"]) if not manifest["k_selection"]["given_k"] else "K given at training"}</div>'
-            f"<div>Trained <b class='custseg-trained'>{trained:%d %B %Y, %H:%M} UTC</b> on {data['train_rows']:,} customers "
-            f"({html.escape(str(data['source']))}; {data['test_rows']:,} more held out), in {manifest['training_seconds']:.1f} s; "
+            f"<div>Trained <b class='custseg-trained'>{trained:%d %B %Y, %H:%M} UTC</b> on {html.escape(str(data['source']))}: "
+            f"<span class='custseg-trained-on'>{html.escape(trained_on(manifest))}</span>, in {manifest['training_seconds']:.1f} s; "
             f"model folder <code>{html.escape(str(manifest.folder))}</code>.</div>"
             + (f"<div class='custseg-structure'><b>{html.escape(manifest['k_selection'].get('structure_sentence', ''))}</b></div>")
             + f"<h4>Segments</h4><table class='custseg-table'><tr><th>id</th><th style='text-align:left'>segment</th>"
