@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['EARLIER_CAMPAIGNS', 'RESPONSE_NUMERIC', 'RESPONSE_CATEGORICAL', 'LOGISTIC', 'BOOSTING', 'TREE_ROWS', 'SPREAD_ROWS',
-           'enrolled_days', 'training_categories', 'input_names', 'response_inputs', 'ResponseModel',
-           'expected_responders', 'lift_table']
+           'EXACT_ROWS', 'FINGERPRINT_COLUMNS', 'ECONOMICS_COLUMNS', 'enrolled_days', 'training_categories',
+           'input_names', 'response_inputs', 'ResponseModel', 'responder_distribution', 'expected_responders',
+           'lift_table', 'row_fingerprints', 'check_money', 'campaign_economics']
 
 # %% ../nbs/09b_response.ipynb #r09b005
 import math
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .schema import CAMPAIGNS, CATEGORICAL, CHANNELS, SPENDING, ArtifactError
+from .schema import CAMPAIGNS, CATEGORICAL, CHANNELS, REQUIRED, SPENDING, ArtifactError, DataError, ParameterError
 from .segments import wilson_interval
 
 # %% ../nbs/09b_response.ipynb #r09b008
@@ -85,6 +86,7 @@ class ResponseModel:
     params: dict  # LOGISTIC: mean, scale, coef, intercept; BOOSTING: baseline and the trees' flat node table
     calibration: tuple  # (a, b) of p = 1/(1 + exp(a·score + b))
     calibration_draws: tuple = ()  # (a, b) refitted on bootstrap resamples: how unsure the calibration itself is
+    model_doubt: float = 0.0  # relative sd of a list's expected responders from the classifier's own estimation (`10_training`)
 
     def __post_init__(self):
         self._arrays = {k: np.asarray(v) for k, v in self.params.items() if isinstance(v, list)}  # the numbers `score` walks
@@ -94,6 +96,7 @@ class ResponseModel:
                     calibration:tuple[float, float], # (a, b) of the sigmoid fitted to its out-of-fold scores
                     categories:Mapping[str, Sequence[str]], # `training_categories` of its training customers
                     draws:Sequence[tuple[float, float]]=(), # the sigmoid refitted on bootstrap resamples of the scores
+                    model_doubt:float=0.0, # relative sd of expected responders across refits of the classifier
                    ) -> "ResponseModel":
         "The numbers of a fitted logistic regression (scaler pipeline) or histogram gradient boosting, and its calibration."
         if hasattr(estimator, "_predictors"):
@@ -104,19 +107,20 @@ class ResponseModel:
             params, kind = {"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(), "coef": lr.coef_[0].tolist(),
                             "intercept": float(lr.intercept_[0])}, LOGISTIC
         return cls(kind, {c: list(v) for c, v in categories.items()}, params, tuple(map(float, calibration)),
-                   tuple((float(a), float(b)) for a, b in draws))
+                   tuple((float(a), float(b)) for a, b in draws), float(model_doubt))
 
     def state(self) -> dict:
         "JSON-ready numbers."
         return {"kind": self.kind, "categories": self.categories, "params": dict(self.params), "calibration": list(self.calibration),
-                "calibration_draws": [list(d) for d in self.calibration_draws]}
+                "calibration_draws": [list(d) for d in self.calibration_draws], "model_doubt": self.model_doubt}
 
     @classmethod
     def from_state(cls, state:Mapping) -> "ResponseModel":
         "Rebuilt from `state`; `ArtifactError` if it is not one."
         try:
             model = cls(state["kind"], dict(state["categories"]), dict(state["params"]), tuple(map(float, state["calibration"])),
-                        tuple((float(a), float(b)) for a, b in state.get("calibration_draws", [])))
+                        tuple((float(a), float(b)) for a, b in state.get("calibration_draws", [])), float(state.get("model_doubt", 0.0)))
+            if not (math.isfinite(model.model_doubt) and 0 <= model.model_doubt < 1): raise ValueError(f"model_doubt {model.model_doubt!r}")
             if model.kind not in (LOGISTIC, BOOSTING) or len(model.calibration) != 2: raise ValueError(f"kind {model.kind!r}")
             if model.calibration[0] == 0: raise ValueError("a flat calibration")
             width = len(input_names(model.categories))
@@ -173,18 +177,43 @@ class ResponseModel:
     def expected_responders(self, probabilities:np.ndarray, # this model's probabilities of the customers contacted
                             z:float=1.96, # normal quantile of the interval
                            ) -> tuple[float, float, float]:
-        "(expected, low, high): responders among the customers, the interval counting chance and the calibration's own doubt."
-        return expected_responders(probabilities, z, self.calibration_spread(probabilities))
+        "(expected, low, high): responders among the customers, the interval counting chance, the calibration's and the classifier's doubt."
+        doubt = self.model_doubt*float(np.sum(probabilities))
+        return expected_responders(probabilities, z, math.hypot(self.calibration_spread(probabilities), doubt))
 
 # %% ../nbs/09b_response.ipynb #r09b016
+EXACT_ROWS = 2_000  # up to this many customers the responders' distribution is computed exactly; beyond, a normal approximation
+
+def responder_distribution(probabilities:np.ndarray, # response probabilities of the customers contacted
+                           model_sd:float=0.0, # standard deviation of the expected count from the model's own uncertainty
+                          ) -> np.ndarray:
+    "P(0), P(1), … P(n) responders: the Poisson-binomial of the customers' chances, spread by a normal of `model_sd`, kept within 0…n."
+    p = np.asarray(probabilities, "float64")
+    pmf = np.zeros(len(p) + 1); pmf[0] = 1.0
+    for i, q in enumerate(p):  # one customer at a time: either they answer (one more) or not
+        pmf[1:i + 2] = pmf[1:i + 2]*(1 - q) + pmf[:i + 1]*q
+        pmf[0] *= 1 - q
+    if model_sd <= 0: return pmf
+    half = int(math.ceil(6*model_sd))
+    edges = (np.arange(-half, half + 2) - 0.5)/model_sd
+    weights = np.diff(0.5*(1 + np.vectorize(math.erf)(edges/math.sqrt(2))))  # the normal's mass at each whole offset
+    spread = np.convolve(pmf, weights/weights.sum())  # index j: j − half responders
+    out = spread[half:half + len(pmf)].copy()
+    out[0] += spread[:half].sum(); out[-1] += spread[half + len(pmf):].sum()  # no fewer than 0, no more than n
+    return out
+
 def expected_responders(probabilities:np.ndarray, # calibrated response probabilities of the customers contacted
                         z:float=1.96, # normal quantile of the interval (1.96: 95%)
                         model_sd:float=0.0, # standard deviation of the expected count from the model's own uncertainty
                        ) -> tuple[float, float, float]:
-    "(expected, low, high): the expected number of responders and its interval (chance, plus `model_sd`)."
+    "(expected, low, high): the expected number of responders and its interval (chance, plus `model_sd`); whole numbers up to EXACT_ROWS customers."
     p = np.asarray(probabilities, "float64")
-    mean, sd = float(p.sum()), math.sqrt(float((p*(1 - p)).sum()) + model_sd**2)
-    return mean, max(0.0, mean - z*sd), min(float(len(p)), mean + z*sd)
+    mean, n = float(p.sum()), len(p)
+    if n <= EXACT_ROWS:
+        cdf, tail = np.cumsum(responder_distribution(p, model_sd)), 0.5*math.erfc(z/math.sqrt(2))
+        return mean, float(np.searchsorted(cdf, tail - 1e-12)), float(min(np.searchsorted(cdf, 1 - tail - 1e-12), n))
+    sd = math.sqrt(float((p*(1 - p)).sum()) + model_sd**2)
+    return mean, max(0.0, mean - z*sd), min(float(n), mean + z*sd)
 
 # %% ../nbs/09b_response.ipynb #r09b019
 def lift_table(probabilities:np.ndarray, # predicted response probabilities
@@ -201,3 +230,55 @@ def lift_table(probabilities:np.ndarray, # predicted response probabilities
     t["low"], t["high"] = wilson_interval(t.responders.to_numpy(), t.customers.to_numpy())
     t["lift"] = t.response_rate/(y.mean() if y.sum() else np.nan)
     return t
+
+# %% ../nbs/09b_response.ipynb #dcac6a29
+FINGERPRINT_COLUMNS = tuple(c for c in REQUIRED if c != "ID")  # a customer's row, for recognising a training customer
+
+def row_fingerprints(cols:Mapping, # validated customer columns (DataFrame or dict of arrays, `load_customers` output)
+                    ) -> np.ndarray:
+    "One uint64 per customer hashing the values of FINGERPRINT_COLUMNS: equal rows, equal fingerprints, whatever the number types."
+    get = (lambda c: cols[c].to_numpy()) if isinstance(cols, pd.DataFrame) else (lambda c: np.asarray(cols[c]))
+    frame = {}
+    for c in FINGERPRINT_COLUMNS:
+        v = get(c)
+        if v.dtype.kind == "M": v = v.astype("datetime64[ns]").astype("int64").astype("float64")
+        elif v.dtype.kind in "biuf": v = v.astype("float64")
+        else: v = pd.Series(v, dtype=object).map(lambda x: "" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)).to_numpy()
+        frame[c] = v
+    return pd.util.hash_pandas_object(pd.DataFrame(frame), index=False).to_numpy()
+
+# %% ../nbs/09b_response.ipynb #8d91519c
+ECONOMICS_COLUMNS = {"cost_per_contact": "Z_CostContact", "revenue_per_response": "Z_Revenue"}  # the Kaggle file's columns
+
+def check_money(name:str, # what the number is, as the user knows it (e.g. "--cost")
+                value, # the number given
+                allow_zero:bool=True, # whether 0 is a valid value
+               ) -> float:
+    "`value` as a finite float ≥ 0 (> 0 unless `allow_zero`); a one-line `ParameterError` otherwise."
+    try: number = float(value)
+    except (TypeError, ValueError) as e: raise ParameterError(f"{name} must be a number, got {value!r}") from e
+    if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        raise ParameterError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} amount, got {value!r}")
+    return number
+
+def campaign_economics(raw:pd.DataFrame, # the customers as read, before cleaning
+                       cost:float|None=None, # cost of one contact, overriding the file's
+                       revenue:float|None=None, # revenue of one response, overriding the file's
+                       command:str="custseg train", # the command whose options the messages name
+                      ) -> dict:
+    "The manifest's `economics`: cost per contact, revenue per response and where they came from."
+    given = {"cost_per_contact": None if cost is None else check_money("the cost per contact (--cost)", cost),
+             "revenue_per_response": None if revenue is None else check_money("the revenue per response (--revenue)", revenue, allow_zero=False)}
+    sources = {}
+    for key, column in ECONOMICS_COLUMNS.items():
+        if given[key] is not None: sources[key] = "--cost" if key == "cost_per_contact" else "--revenue"; continue
+        if column not in raw.columns or raw[column].isna().all(): continue
+        values = raw[column].dropna().unique()
+        if len(values) > 1:
+            flag = "--cost" if key == "cost_per_contact" else "--revenue"
+            raise DataError(f"column '{column}' varies by customer ({len(values)} different values): give one amount with "
+                            f"`{command} {flag} AMOUNT`")
+        given[key], sources[key] = float(values[0]), column
+    if given["revenue_per_response"] == 0: raise DataError(f"column 'Z_Revenue' is 0: a response must earn something; give --revenue")
+    if None in given.values(): return {"cost_per_contact": None, "revenue_per_response": None, "source": "none"}
+    return {**given, "source": ", ".join(sources.values())}  # e.g. "Z_CostContact, Z_Revenue" or "--cost, Z_Revenue"
