@@ -1,11 +1,8 @@
 """Packaging for custseg_nb. Every setting lives in settings.ini (nbdev 2 layout); edit there, not here."""
 import shlex
-import shutil
 from configparser import ConfigParser
-from pathlib import Path
 
 import setuptools
-from setuptools.command.build_py import build_py
 
 config = ConfigParser(delimiters=["="], interpolation=None)
 config.read("settings.ini", encoding="utf-8")
@@ -19,18 +16,7 @@ licenses = {"apache2": "Apache-2.0"}  # SPDX identifiers
 statuses = ["1 - Planning", "2 - Pre-Alpha", "3 - Alpha", "4 - Beta", "5 - Production/Stable", "6 - Mature", "7 - Inactive"]
 
 
-class BuildWithNotebooks(build_py):
-    "Ship the notebooks inside a built package (custseg_nb/notebooks/): `custseg report` renders them from any folder."
-    def run(self):
-        super().run()
-        if getattr(self, "editable_mode", False): return  # an editable install reads nbs/ of the checkout
-        target = Path(self.build_lib)/cfg["lib_name"]/"notebooks"
-        target.mkdir(parents=True, exist_ok=True)
-        for nb in sorted(Path(cfg["nbs_path"]).glob("[0-9]*.ipynb")): shutil.copy2(nb, target/nb.name)
-
-
 setuptools.setup(
-    cmdclass={"build_py": BuildWithNotebooks},
     name=cfg["lib_name"],
     version=cfg["version"],
     description=cfg["description"],

@@ -1,0 +1,126 @@
+"""`custseg report` end to end: a client report built from one trained model and the file it describes.
+
+One draw unlike the embedded sample (another seed, incomes doubled, planted duplicates, markup in its name and labels)
+is reported on once (`odd_report`: one training); the other tests reuse the session's sample model or fail before training."""
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import one_error_line, run
+
+DUPLICATES, ANSWER_ONLY = 15, 4  # planted: customers identical to another but for ID; and those differing only in Response
+HOSTILE_NAME = "<img src=x onerror=alert(1)>.csv"
+
+
+class Live(HTMLParser):
+    "Elements with an event-handler attribute, and scripts: markup a browser would run."
+    def __init__(self, page):
+        super().__init__(); self.found = []
+        self.feed(page)
+    def handle_starttag(self, tag, attrs):
+        self.found += [f"<{tag} {k}=…>" for k, _ in attrs if k.lower().startswith("on")] + (["<script>"] if tag == "script" else [])
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory):
+    "A file unlike the sample: seed 7, 600 customers, incomes doubled, duplicates planted, markup as name and labels; and its report."
+    from custseg_nb.files import write_customers
+    from custseg_nb.synth import synth_customers
+    folder = tmp_path_factory.mktemp("odd")
+    df = synth_customers(600, seed=7)
+    df["Income"] = df["Income"]*2
+    df.loc[df.index[:40], "Education"] = "<script>alert(1)</script>"
+    df.loc[df.index[40:60], "Marital_Status"] = '"><b onmouseover=alert(1)>'
+    copies = df.iloc[100:100 + DUPLICATES].assign(ID=np.arange(DUPLICATES) + 900_000)
+    flipped = df.iloc[200:200 + ANSWER_ONLY].assign(ID=np.arange(ANSWER_ONLY) + 910_000)
+    flipped["Response"] = 1 - flipped["Response"]
+    df = pd.concat([df, copies, flipped], ignore_index=True)
+    data = write_customers(df, folder/HOSTILE_NAME)
+    r = run("report", "--data", data, "--out", folder/"report.html", "--artifacts", folder/"no-model-here")
+    assert r.returncode == 0, r.stderr
+    return df, (folder/"report.html").read_text(encoding="utf-8"), folder
+
+
+def test_report_on_another_file_quotes_its_numbers(odd):
+    "Figures the report quotes match a recomputation from the file; none of the sample's figures appear."
+    from custseg_nb.report import money
+    from custseg_nb.training import sample_model
+    df, html, _ = odd
+    dates = pd.to_datetime(df.Dt_Customer, format="%d-%m-%Y")
+    spend = df[[c for c in df.columns if c.startswith("Mnt")]].sum(axis=1)
+    expected = [f"{len(df):,} customers who enrolled between {dates.min():%d %b %Y} and {dates.max():%d %b %Y}",
+                f"over two years (all: {money(spend.median())})",  # the file's median two-year spending
+                f"{DUPLICATES} are identical to another customer in every column but ID, and {ANSWER_ONLY} more differ",
+                f"Income: {int(df.Income.isna().sum())} blank; largest {money(df.Income.max())} as read",
+                f"contacted {len(df):,} customers at $3 each and {int(df.Response.sum()):,} responded ({df.Response.mean():.1%})"]
+    assert [t for t in expected if t not in html] == []
+    sample = sample_model()
+    rules = sample.load("preprocessor")[0].rules_
+    sample_only = [money(rules.max_income), f"{sample['metrics']['silhouette']:.3f} against",
+                   *[f"{s['size']:,} customers ({s['share']:.0%})" for s in sample["segments"]], "2,240 customers", "embedded sample"]
+    assert [t for t in sample_only if t in html] == []
+    assert [t for t in ("log_hist", "x (units)", "def ", "#|", "★") if t in html] == []  # no developer content
+
+
+def test_report_is_self_contained_and_escaped(odd):
+    "Images embedded, nothing fetched; the file's name and labels that are markup appear only as escaped text."
+    _, html, _ = odd
+    assert html.count("data:image/png;base64,") >= 10
+    assert re.findall(r'(?:src|href)=["\']?(?:https?:)?//', html) == [] and re.findall(r"<script|<link|@import", html) == []
+    assert Live(html).found == []
+    assert [t for t in ["&lt;img src=x onerror=alert(1)&gt;.csv", "&lt;script&gt;alert(1)&lt;/script&gt;",
+                        "&quot;&gt;&lt;b onmouseover=alert(1)&gt;"] if t not in html] == []
+
+
+@pytest.fixture(scope="module")
+def sample_report(model, tmp_path_factory):
+    "`custseg report --data SAMPLE --artifacts MODEL`: the run's standard error and the report's path."
+    from custseg_nb.schema import SAMPLE_PATH
+    out = tmp_path_factory.mktemp("sample-report")/"report.html"
+    r = run("report", "--data", SAMPLE_PATH, "--artifacts", model, "--out", out)
+    assert r.returncode == 0, r.stderr
+    return r.stderr, out
+
+
+def test_report_reuses_a_model_trained_on_the_file(sample_report):
+    "--artifacts holding a model trained on these very bytes: no training, the report describes that model."
+    stderr, out = sample_report
+    assert "training a model" not in stderr
+    html = out.read_text(encoding="utf-8")
+    assert "Customer segments: marketing_campaign_sample.csv" in html and html.count('<div class="card">') >= 3
+
+
+def test_report_without_a_model_says_how_to_get_one(tmp_path):
+    assert "no trained model in" in one_error_line(run("report", "--artifacts", tmp_path/"nothing", "--out", tmp_path/"r.html"))
+    assert not (tmp_path/"r.html").exists()
+
+
+@pytest.mark.parametrize("case", ["1 row", "3 rows", "20 rows", "200 identical rows", "all-blank Income"])
+def test_tiny_and_degenerate_files_get_one_line(case, tmp_path):
+    "Below what a segmentation needs: one line, exit 2, saying what the analysis needs; nothing written."
+    from custseg_nb.files import write_customers
+    from custseg_nb.synth import synth_customers
+    df = synth_customers(200, seed=5)
+    df = {"1 row": df.head(1), "3 rows": df.head(3), "20 rows": df.head(20),
+          "200 identical rows": pd.concat([df.head(1)]*200, ignore_index=True).assign(ID=range(200)),
+          "all-blank Income": df.assign(Income=np.nan)}[case]
+    data = write_customers(df, tmp_path/"customers.csv")
+    line = one_error_line(run("report", "--data", data, "--out", tmp_path/"report.html"))
+    assert "needs" in line, line
+    assert not (tmp_path/"report.html").exists()
+
+
+def test_report_screenshots(odd, sample_report, browser, output_dir):
+    "The first screen and one segment card, on the sample's model and on the odd draw, for a human to look at."
+    for name, path in (("sample", sample_report[1]), ("draw", odd[2]/"report.html")):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        try:
+            page.goto(path.as_uri())
+            page.screenshot(path=output_dir/f"report-{name}-summary.png")
+            page.locator(".card").first.screenshot(path=output_dir/f"report-{name}-card.png")
+            assert page.locator("table").first.bounding_box()["y"] < 900  # the summary table starts on the first screen
+        finally:
+            page.close()
