@@ -2,7 +2,7 @@
 
 Run alone (check `uptime` first):  python bench/run.py               (about 5 minutes on 2 cores)
                                    python bench/run.py --quick       (skips the million-customer rows; about 1.5 minutes)
-                                   python bench/run.py --only drift  (some rows only: train, latency, startup, drift, big)
+                                   python bench/run.py --only drift  (some rows only: train, latency, startup, drift, report, big)
 The table of a whole run is also written to bench/results.md. Not part of the test suite: nothing here asserts a time.
 """
 import argparse
@@ -22,10 +22,11 @@ HERE = Path(__file__).resolve().parent
 BIG = 1_000_000  # customers in the large file
 SMALL = 40  # customers in the small file
 DRIFT_BATCH = 12  # customers in the drift check's file: too few to judge, so it times what every check pays
-ROWS = ("train", "latency", "startup", "drift", "big")  # the groups of rows, for --only
+ROWS = ("train", "latency", "startup", "drift", "report", "big")  # the groups of rows, for --only
 STARTS = 7  # fresh processes per start-up measurement (median reported)
 BIG_RUNS = 3  # fresh processes per million-customer scoring measurement
 TRAIN_RUNS = 3  # trainings of the sample, quiet and beside a busy process each
+REPORT_RUNS = 2  # reports and trainings of the sample file, alternating
 LATENCY_CALLS = 5_000  # single-customer calls timed after a warm-up
 BASELINE = "import pandas, pyarrow.csv"  # what any pandas + pyarrow tool pays to start
 FLOOR = ("import sys, pyarrow.csv as c\n"  # the I/O floor: read the customer file, write a 6-column CSV (as scoring does), nothing else
@@ -185,6 +186,16 @@ def main(quick:bool, only:tuple=ROWS):
                                      [exe, "drift", files[DRIFT_BATCH], "--artifacts", model])
             row(f"`custseg drift` of {DRIFT_BATCH} customers (fresh process; noise limits read from the model, none simulated) "
                 f"vs `custseg score` of the same file (fresh process)", secs(drifted), secs(scored), drifted/scored, "≤ 1.5×", drifted/scored <= 1.5)
+
+        if "report" in only:
+            from_file = work/"sample.csv"  # the embedded sample as a user would give it: a file of their own
+            shutil.copyfile(subprocess.run([py, "-c", "from custseg_nb.schema import SAMPLE_PATH; print(SAMPLE_PATH)"], capture_output=True,
+                                           text=True, check=True).stdout.strip(), from_file)
+            print("bench: custseg report --data vs custseg train --data on the same file …", file=sys.stderr)
+            trained, reported = paired(REPORT_RUNS, [exe, "train", "--data", from_file, "--out", work/"model_report"],
+                                       [exe, "report", "--data", from_file, "--out", work/"report.html"])
+            row("`custseg report --data` of the embedded sample's file (2,240 customers; trains once, then renders) vs `custseg train "
+                "--data` of the same file (fresh processes)", secs(reported), secs(trained), reported/trained, "≤ 3×", reported/trained <= 3)
 
         if not quick and "big" in only:
             print(f"bench: scoring {BIG:,} customers …", file=sys.stderr)

@@ -25,6 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT/"test-output"  # screenshots and files the tests leave for humans to look at
 
 
+# the fewest resamples the training settings allow, for tests about a training's files, races, kills and inputs rather
+# than its statistics: such a training takes about a second instead of ten
+QUICK = ("--set", "n_boot=2", "--set", "null_draws=1", "--set", "response_folds=2", "--set", "calibration_draws=5")
+
+
 def custseg_exe() -> str:
     "Path of the installed `custseg` console script (the one beside this Python first)."
     exe = shutil.which("custseg", path=str(Path(sys.executable).parent)) or shutil.which("custseg")
@@ -220,8 +225,8 @@ class AppServer:
 @pytest.fixture(scope="module")
 def app_server(model, output_dir):
     "`custseg app` on a free port serving the session's model; stopped even on failure."
-    # every test opens its own page, and a closed page's kernel lives until it is culled (minutes): room for a
-    # module's tests, so the cap on open pages (tested in test_faults_app) does not refuse the fifth one
+    # a closed page's kernel lives until it is culled (minutes): room for every page a module's tests open, so the cap
+    # on open pages (tested in test_faults_app) never refuses one here
     server = AppServer(free_port(), model, output_dir/"custseg_app.log", env={"CUSTSEG_MAX_PAGES": "12"})
     try:
         yield server.wait_until_listening()

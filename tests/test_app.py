@@ -1,5 +1,6 @@
 """The scoring page in a real browser: `custseg app` serves the Voila page for the session's model; Playwright drives Debian's Chromium through it as a marketer would. Screenshots go to test-output/."""
 import time
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -13,9 +14,9 @@ from custseg_nb.synth import synth_customers
 PAGE_TIMEOUT = 90_000  # ms: the first page load starts a kernel and imports the scientific stack
 
 
-@pytest.fixture
-def page(app_server, browser):
-    "A fresh page on the running server (its own Voila kernel); records every request it makes."
+@contextmanager
+def open_page(app_server, browser):
+    "A page on the running server (its own Voila kernel) that records every request it makes."
     context = browser.new_context(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
     pg = context.new_page()
     pg.requests = []
@@ -24,6 +25,18 @@ def page(app_server, browser):
     pg.locator(".custseg-score").wait_for(timeout=PAGE_TIMEOUT)
     try: yield pg
     finally: context.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_server, browser):
+    "One page used by the tests here in turn, as one marketer would use it (a page load starts a kernel: seconds each)."
+    with open_page(app_server, browser) as pg: yield pg
+
+
+@pytest.fixture
+def fresh_page(app_server, browser):
+    "A page of its own, for a test that starts from an untouched page."
+    with open_page(app_server, browser) as pg: yield pg
 
 
 def assert_offline(pg):
@@ -49,7 +62,7 @@ def test_score_one_customer(app_server, page, output_dir, capsys):
     name = page.locator(".custseg-segment-name")
     name.wait_for(timeout=30_000)
     elapsed = time.perf_counter() - app_server.started
-    with capsys.disabled(): print(f"\n`custseg app` (training included) to the first scored customer: {elapsed:.1f} s")
+    with capsys.disabled(): print(f"\n`custseg app` started to the first scored customer: {elapsed:.1f} s")
     assert name.inner_text() in manifest.segment_names
     assert page.locator(".custseg-confidence").inner_text().endswith("%")
     assert page.locator(".custseg-runner-up").inner_text() in manifest.segment_names
@@ -105,7 +118,8 @@ def test_broken_files_give_a_message_and_the_page_keeps_working(page, tmp_path, 
     assert_offline(page)
 
 
-def test_campaign_panel_counts_and_ranks_one_segment(app_server, page, tmp_path, output_dir):
+def test_campaign_panel_counts_and_ranks_one_segment(app_server, fresh_page, tmp_path, output_dir):
+    page = fresh_page
     seg = Segmenter.load(app_server.artifacts)
     customers = write_customers(synth_customers(60, seed=3), tmp_path/"april.csv")
     chosen = int(seg.targets(customers).segment.value_counts().idxmax())
@@ -142,8 +156,9 @@ def test_about_the_model(app_server, page, output_dir):
     page.get_by_role("tab", name="About the model").click()
     about = page.locator(".custseg-trained")
     about.wait_for()
-    for name in manifest.segment_names: assert page.get_by_text(name, exact=True).first.is_visible()
-    assert page.get_by_text(f"{manifest['k']} segments", exact=True).is_visible()
+    card = page.locator(".custseg-card", has=about)  # the tab's card: other tabs of this page show segment names too
+    for name in manifest.segment_names: assert card.get_by_text(name, exact=True).first.is_visible()
+    assert card.get_by_text(f"{manifest['k']} segments", exact=True).is_visible()
     table = page.locator(".custseg-response-table")
     assert table.is_visible()
     for s in manifest["segments"]:  # the last campaign's response rate and its interval, per segment, from the manifest

@@ -92,70 +92,6 @@ def test_drift_exit_status(model, kaggle_files):
     assert "drifted: " in r.stdout and "Income" in r.stdout and "NumWebVisitsMonth" in r.stdout
 
 
-def test_report_is_self_contained(tmp_path):
-    "The report from the notebooks' stored outputs; `--data` (every notebook re-run on a file) is tested in test_hostile_input."
-    r = run("report", "--out", tmp_path/"report.html")
-    assert r.returncode == 0, r.stderr
-    html = (tmp_path/"report.html").read_text()
-    assert "embedded synthetic sample" in html and "data:image/png;base64" in html and "cdnjs" not in html
-
-
-@pytest.fixture(scope="module")
-def partitions(tmp_path_factory):
-    "A folder of three customer files in the Kaggle format (one draw split in three, so IDs are unique across files), and the draw."
-    import numpy as np
-    from custseg_nb.files import write_customers
-    from custseg_nb.synth import synth_customers
-    folder = tmp_path_factory.mktemp("partitions")/"customers"
-    folder.mkdir()
-    whole = synth_customers(3000, seed=88)
-    for i, rows in enumerate(np.array_split(np.arange(len(whole)), 3)): write_customers(whole.iloc[rows], folder/f"day-{i}.csv")
-    return folder, whole
-
-
-def test_score_with_dask_local_gives_the_in_memory_answer(model, partitions):
-    import pandas as pd
-    from custseg_nb.scoring import Segmenter
-    out = model
-    folder, whole = partitions
-    r = custseg("score", folder/"day-*.csv", "--artifacts", out, "--dask", "local")  # a glob; output beside the folder
-    assert r.returncode == 0, r.stderr
-    assert r.stderr == "", r.stderr  # Dask's own logging stays quiet without --verbose
-    assert r.stdout.startswith("scored 3,000 customers") and str(folder.with_name("customers_scored")) in r.stdout
-    scored = folder.with_name("customers_scored")
-    assert sorted(p.name for p in scored.iterdir()) == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
-    expected = Segmenter.load(out).predict(whole)[["ID", "segment", "segment_name", "confidence", "runner_up", "outlier"]]
-    pd.testing.assert_frame_equal(pd.read_parquet(scored), expected, check_exact=True)
-
-
-def test_score_with_dask_errors_are_one_line_with_exit_2(model, partitions, tmp_path):
-    import shutil
-    out = model
-    folder, whole = partitions
-    bad = tmp_path/"bad"
-    shutil.copytree(folder, bad)
-    lines = (bad/"day-1.csv").read_bytes().split(b"\r\n")
-    cells = lines[8].split(b"\t")
-    cells[4] = b"lots"  # Income of the file's 8th customer (line 9)
-    lines[8] = b"\t".join(cells)
-    (bad/"day-1.csv").write_bytes(b"\r\n".join(lines))
-    r = custseg("score", bad, "-o", tmp_path/"scored", "--artifacts", out, "--dask", "local")
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert r.stderr.strip().splitlines() == [
-        f"custseg: error: file 'day-1.csv': column 'Income' has text 'lots' in line 9 (ID {whole.ID[1000 + 7]}); expected a number"]
-    assert not (tmp_path/"scored").exists()
-    (tmp_path/"empty").mkdir()
-    r = run("score", tmp_path/"empty", "--artifacts", out, "--dask", "local")
-    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
-        f"custseg: error: no customer files (.csv, .tsv, .txt, .parquet, .pq) found in '{tmp_path/'empty'}'"]
-    r = custseg("score", folder, "-o", tmp_path/"x", "--artifacts", out, "--dask", "tcp://127.0.0.1:9",
-                env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
-    assert r.stderr.startswith("custseg: error: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'")
-    r = run("score", folder, "--artifacts", tmp_path/"nothing", "--dask", "local")
-    assert r.returncode == 2 and "run `custseg train` first" in r.stderr and "Traceback" not in r.stderr
-
-
 def test_ctrl_c_at_any_moment_is_one_line_and_status_130(tmp_path):
     """SIGINT at moments spread over a training run: one line and status 130, never a traceback; training that
     finished first exits 0. The moments count from the end of Python's own start-up (`site`, the editable-install
@@ -203,7 +139,8 @@ def test_ctrl_c_lost_in_an_interpreter_callback_still_stops_the_command():
     assert (r.returncode, r.stderr) == (130, "custseg: interrupted\n"), r.stderr
 
 
-TARGET_COLUMNS = ["ID", "segment", "segment_name", "response_probability", "recommendation"]
+TARGET_COLUMNS = ["ID", "segment", "segment_name", "response_probability", "probability_source", "recommendation", "expected_profit",
+                  "cumulative_profit"]
 MIGRATION_COLUMNS = ["ID", "segment_before", "segment_after", "moved", "changes"]
 
 
@@ -241,7 +178,7 @@ def expected_responders(stdout) -> tuple[float, float, float, int]:
 
 def test_targets_ranks_every_customer_likeliest_first(model, snapshots):
     out = model
-    r = run("targets", snapshots["customers"], "--artifacts", out)  # the file has no Response column
+    r = run("targets", snapshots["customers"], "--all", "--artifacts", out)  # the file has no Response column
     assert r.returncode == 0 and r.stderr == "", r.stderr
     written = snapshots["customers"].with_name("customers_targets.csv")  # default: beside the input
     header, rows = read_rows(written)
@@ -256,13 +193,14 @@ def test_targets_ranks_every_customer_likeliest_first(model, snapshots):
 
 def test_targets_of_one_segment_are_the_full_ranking_narrowed(model, snapshots, tmp_path):
     out = model
-    run("targets", snapshots["customers"], "-o", tmp_path/"all.csv", "--artifacts", out)
+    run("targets", snapshots["customers"], "--all", "-o", tmp_path/"all.csv", "--artifacts", out)
     _, everyone = read_rows(tmp_path/"all.csv")
     r = run("targets", snapshots["customers"], "--segment", "1", "--top", "20", "-o", tmp_path/"seg1.csv", "--artifacts", out)
     assert r.returncode == 0, r.stderr
     header, chosen = read_rows(tmp_path/"seg1.csv")
     assert header == TARGET_COLUMNS and len(chosen) == 20 and {row["segment"] for row in chosen} == {"1"}
-    assert chosen == [row for row in everyone if row["segment"] == "1"][:20]  # same rows, same order, same numbers
+    drop = lambda rows: [{k: v for k, v in row.items() if k != "cumulative_profit"} for row in rows]  # cumulative: of its own list
+    assert drop(chosen) == drop([row for row in everyone if row["segment"] == "1"][:20])  # same rows, same order, same numbers
     expected, low, high, contacted = expected_responders(r.stdout)
     assert contacted == 20 and expected == pytest.approx(sum(float(row["response_probability"]) for row in chosen), abs=0.05)
     assert low <= expected <= high <= 20

@@ -6,13 +6,13 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
-from conftest import listing, one_error_line, run
+from conftest import QUICK, listing, one_error_line, run
 
 from custseg_nb.schema import SAMPLE_PATH
 from custseg_nb.model import MANIFEST_FILE, TEMP_PATTERN, Manifest, save_model
 from custseg_nb.scoring import Segmenter
 
-TRAIN = ("train", "--k", "3")  # K given: no sweep, so a training takes seconds
+TRAIN = ("train", "--k", "3", *QUICK)  # K given (no sweep), fewest resamples: a training takes about a second
 
 
 

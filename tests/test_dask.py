@@ -1,0 +1,59 @@
+"""`custseg score --dask`: a folder of partitions scored by a local Dask cluster gives the in-memory answer; its errors are one line."""
+import pytest
+from conftest import custseg, run
+
+
+@pytest.fixture(scope="module")
+def partitions(tmp_path_factory):
+    "A folder of three customer files in the Kaggle format (one draw split in three, so IDs are unique across files), and the draw."
+    import numpy as np
+    from custseg_nb.files import write_customers
+    from custseg_nb.synth import synth_customers
+    folder = tmp_path_factory.mktemp("partitions")/"customers"
+    folder.mkdir()
+    whole = synth_customers(3000, seed=88)
+    for i, rows in enumerate(np.array_split(np.arange(len(whole)), 3)): write_customers(whole.iloc[rows], folder/f"day-{i}.csv")
+    return folder, whole
+
+
+def test_score_with_dask_local_gives_the_in_memory_answer(model, partitions):
+    import pandas as pd
+    from custseg_nb.scoring import Segmenter
+    out = model
+    folder, whole = partitions
+    r = custseg("score", folder/"day-*.csv", "--artifacts", out, "--dask", "local")  # a glob; output beside the folder
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "", r.stderr  # Dask's own logging stays quiet without --verbose
+    assert r.stdout.startswith("scored 3,000 customers") and str(folder.with_name("customers_scored")) in r.stdout
+    scored = folder.with_name("customers_scored")
+    assert sorted(p.name for p in scored.iterdir()) == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    expected = Segmenter.load(out).predict(whole)[["ID", "segment", "segment_name", "confidence", "runner_up", "outlier"]]
+    pd.testing.assert_frame_equal(pd.read_parquet(scored), expected, check_exact=True)
+
+
+def test_score_with_dask_errors_are_one_line_with_exit_2(model, partitions, tmp_path):
+    import shutil
+    out = model
+    folder, whole = partitions
+    bad = tmp_path/"bad"
+    shutil.copytree(folder, bad)
+    lines = (bad/"day-1.csv").read_bytes().split(b"\r\n")
+    cells = lines[8].split(b"\t")
+    cells[4] = b"lots"  # Income of the file's 8th customer (line 9)
+    lines[8] = b"\t".join(cells)
+    (bad/"day-1.csv").write_bytes(b"\r\n".join(lines))
+    r = custseg("score", bad, "-o", tmp_path/"scored", "--artifacts", out, "--dask", "local")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"custseg: error: file 'day-1.csv': column 'Income' has text 'lots' in line 9 (ID {whole.ID[1000 + 7]}); expected a number"]
+    assert not (tmp_path/"scored").exists()
+    (tmp_path/"empty").mkdir()
+    r = run("score", tmp_path/"empty", "--artifacts", out, "--dask", "local")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"custseg: error: no customer files (.csv, .tsv, .txt, .parquet, .pq) found in '{tmp_path/'empty'}'"]
+    r = custseg("score", folder, "-o", tmp_path/"x", "--artifacts", out, "--dask", "tcp://127.0.0.1:9",
+                env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("custseg: error: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'")
+    r = run("score", folder, "--artifacts", tmp_path/"nothing", "--dask", "local")
+    assert r.returncode == 2 and "run `custseg train` first" in r.stderr and "Traceback" not in r.stderr
