@@ -2,7 +2,7 @@
 
 Run alone (check `uptime` first):  python bench/run.py               (about 5 minutes on 2 cores)
                                    python bench/run.py --quick       (skips the million-customer rows; about 1.5 minutes)
-                                   python bench/run.py --only drift  (some rows only: train, latency, startup, drift, report, big)
+                                   python bench/run.py --only drift  (some rows only: train, latency, startup, drift, report, orders, big)
 The table of a whole run is also written to bench/results.md. Not part of the test suite: nothing here asserts a time.
 """
 import argparse
@@ -22,11 +22,13 @@ HERE = Path(__file__).resolve().parent
 BIG = 1_000_000  # customers in the large file
 SMALL = 40  # customers in the small file
 DRIFT_BATCH = 12  # customers in the drift check's file: too few to judge, so it times what every check pays
-ROWS = ("train", "latency", "startup", "drift", "report", "big")  # the groups of rows, for --only
+ROWS = ("train", "latency", "startup", "drift", "report", "orders", "big")  # the groups of rows, for --only
 STARTS = 7  # fresh processes per start-up measurement (median reported)
 BIG_RUNS = 3  # fresh processes per million-customer scoring measurement
 TRAIN_RUNS = 3  # trainings of the sample, quiet and beside a busy process each
 REPORT_RUNS = 2  # reports and trainings of the sample file, alternating
+ORDER_LINES = 1_000_000  # order lines aggregated by `custseg customers`
+ORDER_RUNS = 3  # aggregations and bare reads, alternating
 LATENCY_CALLS = 5_000  # single-customer calls timed after a warm-up
 BASELINE = "import pandas, pyarrow.csv"  # what any pandas + pyarrow tool pays to start
 FLOOR = ("import sys, pyarrow.csv as c\n"  # the I/O floor: read the customer file, write a 6-column CSV (as scoring does), nothing else
@@ -48,6 +50,14 @@ def child_write(work:str, big:str) -> dict:
     from custseg_nb.synth import synth_customers
     sizes = [DRIFT_BATCH, SMALL] + ([BIG] if big == "1" else [])
     return {n: str(write_customers(synth_customers(n, seed=1), Path(work)/f"customers_{n}.csv")) for n in sizes}
+
+
+def child_orders(work:str) -> dict:
+    "A million synthetic order lines in the UCI Online Retail layout (not timed)."
+    from custseg_nb.orders import synth_orders, write_orders
+    path = Path(work)/"orders_1m.csv"
+    write_orders(synth_orders(ORDER_LINES, seed=0), path)
+    return {"path": str(path), "bytes": path.stat().st_size}
 
 
 def child_latency(model:str) -> dict:
@@ -93,7 +103,7 @@ def child_kmeans(path:str) -> dict:
     return {"seconds": time.perf_counter() - t, "shape": list(X.shape)}
 
 
-CHILDREN = {"write": child_write, "latency": child_latency, "kmeans": child_kmeans}
+CHILDREN = {"write": child_write, "orders": child_orders, "latency": child_latency, "kmeans": child_kmeans}
 
 
 def in_fresh_process(kind:str, *args) -> dict:
@@ -196,6 +206,15 @@ def main(quick:bool, only:tuple=ROWS):
                                        [exe, "report", "--data", from_file, "--out", work/"report.html"])
             row("`custseg report --data` of the embedded sample's file (2,240 customers; trains once, then renders) vs `custseg train "
                 "--data` of the same file (fresh processes)", secs(reported), secs(trained), reported/trained, "≤ 3×", reported/trained <= 3)
+
+        if "orders" in only:
+            print(f"bench: writing {ORDER_LINES:,} order lines (not timed), then custseg customers vs the pyarrow read …", file=sys.stderr)
+            orders = in_fresh_process("orders", work)
+            floor, aggregated = paired(ORDER_RUNS, [py, "-c", "import sys, pyarrow.csv as c; c.read_csv(sys.argv[1])", orders["path"]],
+                                       [exe, "customers", orders["path"], "-o", work/"customers_from_orders.parquet"])
+            row(f"`custseg customers` of {ORDER_LINES:,} order lines ({orders['bytes']/1e6:.0f} MB CSV, UCI layout; read, aggregate, write "
+                f"one row per customer; fresh process) vs a bare pyarrow read of the same file (fresh process)",
+                secs(aggregated), secs(floor), aggregated/floor, "≤ 3×", aggregated/floor <= 3)
 
         if not quick and "big" in only:
             print(f"bench: scoring {BIG:,} customers …", file=sys.stderr)

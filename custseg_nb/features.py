@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['COUPLE_STATUSES', 'SHARE_NAMES', 'CHANNEL_SHARE_NAMES', 'SHARE_WORDS', 'ENGINEERED', 'CLUSTER_FEATURES',
-           'CLUSTER_CATEGORICALS', 'FeatureRules', 'FeatureScaling', 'MapProjection']
+           'CLUSTER_CATEGORICALS', 'CANDIDATE_FEATURE_SETS', 'FeatureRules', 'FeatureScaling', 'MapProjection']
 
 # %% ../nbs/06_features.ipynb #067df505
 from collections.abc import Collection, Mapping, Sequence
@@ -138,6 +138,13 @@ def from_state(cls:FeatureRules, state:dict) -> FeatureRules:
 CLUSTER_FEATURES = ("Income", "Log_Total_Spending", "Children", "Deals_Share", "NumWebVisitsMonth",
                     "Share_Wines", "Share_Meat", "Share_Catalog", "Share_Web")
 CLUSTER_CATEGORICALS = ()  # none by default: the comparison below shows one-hot categories add noise, not structure
+
+# %% ../nbs/06_features.ipynb #35f48f83
+CANDIDATE_FEATURE_SETS = {  # name → (numeric features, categorical features): the alternatives to the chosen nine the report re-measures on each file
+    "+ Age": (CLUSTER_FEATURES + ("Age",), ()),
+    "+ Recency, tenure": (CLUSTER_FEATURES + ("Recency", "Customer_For_Days"), ()),
+    "+ Education one-hot": (CLUSTER_FEATURES, ("Education",)),
+    "Kidhome, Teenhome for Children": (tuple(c for c in CLUSTER_FEATURES if c != "Children") + ("Kidhome", "Teenhome"), ())}
 
 # %% ../nbs/06_features.ipynb #c442bc9c
 @dataclass

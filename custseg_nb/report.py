@@ -4,13 +4,13 @@
 
 # %% auto #0
 __all__ = ['logger', 'PACKAGE_DIR', 'PROJECT_ROOT', 'MIN_CUSTOMERS', 'MIN_DISTINCT', 'FEATURE_LABELS', 'COLOURS', 'BASE_COLOUR',
-           'RULE_WORDS', 'CANDIDATE_FEATURE_SETS', 'FEATURE_SET_RULE', 'CSS', 'ALGORITHM_ROWS', 'readable_cells',
+           'RULE_WORDS', 'MONEY_COLUMNS', 'FEATURE_SET_RULE', 'CSS', 'ALGORITHM_ROWS', 'readable_cells',
            'render_readme', 'check_reportable', 'report_model', 'ReportData', 'report_data', 'money', 'gain', 'mpl',
            'readable_rule', 'png_uri', 'img', 'esc', 'segment_facts', 'size_chart', 'mix_chart', 'card_chart',
            'response_chart', 'ranking_curves', 'gains_roc_chart', 'calibration_table', 'calibration_chart',
-           'profit_curve', 'profit_chart', 'k_chart', 'compare_feature_sets', 'table', 'how_sure', 'summary_html',
-           'card_html', 'campaigns_html', 'duplicates', 'changes_by_column', 'quality_html', 'methods_html',
-           'build_report', 'render_report']
+           'profit_table', 'paying_contacts', 'profit_chart', 'k_chart', 'compare_feature_sets', 'table', 'how_sure',
+           'summary_html', 'card_html', 'quality_rows', 'decile_rows', 'campaigns_html', 'duplicates',
+           'changes_by_column', 'quality_html', 'methods_html', 'build_report', 'render_report']
 
 # %% ../nbs/17_report.ipynb #40b327c9
 import importlib.util
@@ -35,10 +35,12 @@ from .schema import CHANNELS, CustSegError, CHANNEL_WORDS, DataError, PRODUCT_WO
 from .files import load_customers, sha256_file, write_atomically
 from .cleaning import clean_report
 from .clustering import compare_algorithms, oob_stability, silhouette
-from .features import CLUSTER_FEATURES
+from .features import CANDIDATE_FEATURE_SETS, CLUSTER_FEATURES
 from .segments import wilson_interval
 from .model import Manifest
-from .response import ResponseModel
+from .response import expected_responders
+from .scoring import OUT_OF_FOLD, Segmenter
+from .campaigns import last_campaign_by_segment, profit_curve, segment_deciles
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +136,9 @@ class ReportData:
     X: np.ndarray  # the clustering matrix
     labels: np.ndarray  # each customer's segment
     age_date: pd.Timestamp  # ages are measured at this date: the latest enrolment in the file
-    scored: pd.DataFrame|None  # response probabilities: ID, response_probability, Response (None without a response model)
-    scored_kind: str  # which customers `scored` holds, in words
+    scored: pd.DataFrame|None  # customers ranked by honest probability, likeliest first: `Segmenter.targets` columns + Response (None without a response model)
+    scored_kind: str  # which customers `scored` holds and where their probabilities come from, in words
+    responders: object = expected_responders  # probabilities → (expected, low, high): the response model's own
 
     @property
     def k(self) -> int: return int(self.manifest["k"])
@@ -153,21 +156,23 @@ def report_data(manifest:Manifest, # the model (`report_model`)
     labels = kmeans.predict(X)
     age_date = pd.Timestamp(pd.to_datetime(raw["Dt_Customer"]).max())
     engineered = engineered.assign(Age=age_date.year - engineered["Year_Birth"])
-    scored, kind = None, ""
+    scored, kind, responders = None, "", expected_responders
     if manifest["response_model"].get("model") is not None:
-        if "oof" in manifest["artifacts"]:
-            scored = manifest.load("oof")[["ID", "response_probability", "Response"]]
-            kind = f"the {len(scored):,} customers the response model learned from, each scored by a model fitted without them (out-of-fold)"
-        else:
-            held = raw["ID"].isin(manifest.load("test")["ID"]).to_numpy()
-            model = ResponseModel.from_state(manifest.load("response"))
-            scored = pd.DataFrame({"ID": raw["ID"][held].to_numpy(), "response_probability": model.probability(engineered[held]),
-                                   "Response": engineered["Response"][held].to_numpy()})
-            kind = f"the {held.sum():,} customers held out of the response model's training"
-        scored = scored.dropna(subset=["Response"])
+        seg = Segmenter.load(manifest.folder)
+        responders = seg.response.expected_responders
+        ranked = seg.targets(raw)  # likeliest first; unchanged training customers get their out-of-fold probability
+        answers = pd.Series(raw["Response"].to_numpy("float64"), index=raw["ID"].astype(str).to_numpy())
+        ranked = ranked.assign(Response=answers.reindex(ranked["ID"].astype(str).to_numpy()).to_numpy())
+        if seg.oof is None:  # an older model: its training customers would be ranked in-sample, so only the held-out ones count
+            ranked = ranked[ranked["ID"].astype(str).isin(manifest.load("test")["ID"].astype(str))]
+        scored = ranked.dropna(subset=["Response"]).astype({"Response": "int64"}).reset_index(drop=True)
+        oof = int((scored.probability_source == OUT_OF_FOLD).sum())
+        kind = (f"the {len(scored):,} customers who answered the last campaign: the {oof:,} the response model learned from with "
+                f"their out-of-fold probability (from a fit that never saw them), the other {len(scored) - oof:,} with the model's"
+                if oof else f"the {len(scored):,} customers held out of the response model's training")
     source = manifest["training_data"]["source"]
     return ReportData(manifest, name or (Path(source).name if source not in ("embedded sample", "DataFrame") else source),
-                      raw, cleaned, engineered, X, labels, age_date, scored, kind)
+                      raw, cleaned, engineered, X, labels, age_date, scored, kind, responders)
 
 # %% ../nbs/17_report.ipynb #39f9e31b
 FEATURE_LABELS = {"Income": "yearly household income", "Log_Total_Spending": "spending over two years (log scale)",
@@ -202,10 +207,12 @@ RULE_WORDS = {"Total_Spending": "spending over two years", "Share_Catalog": "cat
               "Share_Store": "store's share of purchases", "Deals_Share": "share of purchases with a discount", "Children": "children at home",
               "NumWebVisitsMonth": "web visits last month", "Income": "income", "Recency": "days since the last purchase"}
 
-def readable_rule(rule:str) -> str:
-    "A name claim's rule with column names in words: 'Total_Spending ≥ 822.3' → 'spending over two years ≥ 822.3'."
-    import re
-    out = re.sub(r"Share_(Wines|Fruits|Meat|Fish|Sweets|Gold)", lambda m: f"{m.group(1).lower()}'s share of spending", rule)
+MONEY_COLUMNS = ("Total_Spending", "Income")  # name-claim rules whose thresholds are amounts
+
+def readable_rule(rule:str, symbol:str="$") -> str:
+    "A name claim's rule in words, amounts with their currency: 'Total_Spending ≥ 822.3' → 'spending over two years ≥ $822'."
+    out = re.sub(rf"\b({'|'.join(MONEY_COLUMNS)}) (≥|≤|>|<|==) (-?[\d.]+)\b", lambda m: f"{m[1]} {m[2]} {money(float(m[3]), symbol)}", rule)
+    out = re.sub(r"Share_(Wines|Fruits|Meat|Fish|Sweets|Gold)", lambda m: f"{m.group(1).lower()}'s share of spending", out)
     for col, words in RULE_WORDS.items(): out = re.sub(rf"\b{col}\b", words, out)
     return out.replace(" == ", " = ")
 
@@ -394,24 +401,30 @@ def calibration_chart(scored:pd.DataFrame) -> Figure:
     ax.legend(loc="upper left", frameon=False); ax.spines[["top", "right"]].set_visible(False)
     return fig
 
-def profit_curve(scored:pd.DataFrame, cost:float, revenue:float) -> pd.DataFrame:
-    "Contacting the best-ranked customers first: contacts, responders expected and observed, profit expected and observed."
-    s = scored.sort_values("response_probability", ascending=False, kind="stable")
-    n = np.arange(1, len(s) + 1)
-    exp, obs = s.response_probability.cumsum().to_numpy(), s.Response.cumsum().to_numpy()
-    return pd.DataFrame({"contacts": n, "expected_profit": exp*revenue - n*cost, "observed_profit": obs*revenue - n*cost,
-                         "probability": s.response_probability.to_numpy()})
+def profit_table(scored:pd.DataFrame, # customers ranked likeliest first, with their answers (`ReportData.scored`)
+                 cost:float, revenue:float, # the campaign's economics
+                 responders=expected_responders, # the response model's `expected_responders`
+                 points:int=60, # list lengths evaluated
+                ) -> pd.DataFrame:
+    "`campaigns.profit_curve` (expected profit with its 95% band) plus the profit the customers' real answers give at each depth."
+    curve = profit_curve(scored, cost, revenue, responders, points=points)
+    hits = np.concatenate([[0], scored.Response.to_numpy("float64").cumsum()])
+    curve["observed_profit"] = hits[curve.contacts.to_numpy()]*revenue - curve.contacts*cost
+    return curve
 
-def profit_chart(curve:pd.DataFrame, cost:float, revenue:float, symbol:str="$") -> Figure:
-    "Profit against customers contacted, best-ranked first, with the break-even probability marked."
-    fig = Figure(figsize=(8, 4.3), dpi=85, layout="constrained"); ax = fig.subplots()
-    ax.plot(curve.contacts, curve.observed_profit, color=COLOURS[0], label="observed (their real answers)")
-    ax.plot(curve.contacts, curve.expected_profit, color=COLOURS[1], ls="--", label="expected (model's probabilities)")
-    ax.axhline(0, color="black", lw=0.8)
-    past = curve.probability < cost/revenue
-    if past.any() and not past.all():
-        x = int(curve.contacts[past.to_numpy().argmax()])
-        ax.axvline(x, color="#d62728", ls=":", label=f"break-even: probability {cost/revenue:.1%} (first {x - 1:,} customers)")
+def paying_contacts(scored:pd.DataFrame, cost:float, revenue:float) -> int:
+    "How many of the ranking have a positive expected profit: probability above cost/revenue, the break-even response rate."
+    return int((scored.response_probability.to_numpy()*revenue - cost > 0).sum())
+
+def profit_chart(curve:pd.DataFrame, cost:float, revenue:float, paying:int, symbol:str="$") -> Figure:
+    "Profit against customers contacted, best-ranked first: expected with its 95% band, realised, the break-even line and depth."
+    fig = Figure(figsize=(9, 4.8), dpi=85, layout="constrained"); ax = fig.subplots()
+    ax.fill_between(curve.contacts, curve.profit_low, curve.profit_high, color=COLOURS[1], alpha=0.25, lw=0, label="expected: 95% band")
+    ax.plot(curve.contacts, curve.profit, color=COLOURS[1], ls="--", label="expected (the model's probabilities)")
+    ax.plot(curve.contacts, curve.observed_profit, color=COLOURS[0], label="realised (their answers to the last campaign)")
+    ax.axhline(0, color="#d62728", lw=1, label="break-even: profit 0")
+    if 0 < paying < curve.contacts.max():
+        ax.axvline(paying, color="#d62728", ls=":", label=f"first {paying:,}: probability above {cost/revenue:.1%}")
     ax.yaxis.set_major_formatter(_axis_money(symbol)); ax.set_xlabel("customers contacted, best-ranked first"); ax.set_ylabel("profit")
     ax.set_title(mpl(f"Profit of a campaign ({money(cost, symbol)} a contact, {money(revenue, symbol)} a response)"))
     ax.spines[["top", "right"]].set_visible(False); _legend_below(fig, ax, 2)
@@ -433,11 +446,6 @@ def k_chart(sweep:pd.DataFrame, k:int) -> Figure:
     return fig
 
 # %% ../nbs/17_report.ipynb #b73f895d
-CANDIDATE_FEATURE_SETS = {  # name → (numeric features, categorical features): the alternatives to the chosen nine
-    "+ Age": (CLUSTER_FEATURES + ("Age",), ()),
-    "+ Recency, tenure": (CLUSTER_FEATURES + ("Recency", "Customer_For_Days"), ()),
-    "+ Education one-hot": (CLUSTER_FEATURES, ("Education",)),
-    "Kidhome, Teenhome for Children": (tuple(c for c in CLUSTER_FEATURES if c != "Children") + ("Kidhome", "Teenhome"), ())}
 FEATURE_SET_RULE = ("a candidate feature set is better when, at the model's number of segments and measured the same way on this file, "
                     "both its silhouette and its out-of-bag stability are higher than the chosen set's")
 
@@ -473,15 +481,15 @@ h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bo
 table{border-collapse:collapse;margin:.6em 0;font-size:.93em}th,td{border:1px solid #ddd;padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.n{text-align:right;white-space:nowrap}.card{border:1px solid #ccc;border-radius:6px;padding:4px 16px 12px;margin:18px 0}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:6px 12px}.sure{font-size:1.05em}img{max-width:100%}
-.small{color:#555;font-size:.9em}
+.small{color:#555;font-size:.9em}.scroll{overflow-x:auto}table.compact{font-size:.8em}table.compact td,table.compact th{padding:3px 5px}
 </style>"""
 
-def table(rows:list[dict], numeric:tuple=()) -> str:
-    "An HTML table from rows of {column: text}; every cell escaped."
+def table(rows:list[dict], numeric:tuple=(), compact:bool=False) -> str:
+    "An HTML table from rows of {column: text}; every cell escaped. `compact`: small type, scrolled sideways if still too wide."
     if not rows: return ""
     head = "".join(f"<th>{esc(c)}</th>" for c in rows[0])
     body = "".join("<tr>" + "".join(f'<td{" class=n" if c in numeric else ""}>{esc(v)}</td>' for c, v in r.items()) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f'<div class="scroll"><table class="compact"><tr>{head}</tr>{body}</table></div>' if compact else f"<table><tr>{head}</tr>{body}</table>"
 
 def _pct_interval(f) -> str: return f"{f.response:.0%} ({f.response_low:.0%}–{f.response_high:.0%})" if f.answered else "no answers"
 
@@ -542,7 +550,8 @@ def card_html(d:ReportData, facts:pd.DataFrame, seg:dict, symbol:str="$") -> str
         f"median age {f.age:.0f} (all: {base.age:.0f}) on {d.age_date:%d %b %Y}",
         f"{f.deals:.0%} of purchases made with a discount (all: {base.deals:.0%})",
         f"accepted the last campaign: {_pct_interval(f)} (all: {base.response:.0%})"]
-    claims = [{"phrase in the name": c["phrase"], "rule": readable_rule(c["rule"]), "holds for members": f"{c['members']:.0%}",
+    claims = [{"phrase in the name": ("the whole name (every phrase at once)" if c["phrase"] == "the whole name" else c["phrase"]),
+               "rule": readable_rule(c["rule"], symbol), "holds for members": f"{c['members']:.0%}",
                "holds for all customers": f"{c['base']:.0%}"} for c in seg.get("name_claims", [])]
     return (f'<div class="card"><h3>{seg["id"]}. {esc(seg["name"])} — {f.customers:,.0f} customers ({f.share:.0%})</h3>'
             f"<p><b>What to do:</b> {esc(seg['recommendation'])}.</p><ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
@@ -550,48 +559,95 @@ def card_html(d:ReportData, facts:pd.DataFrame, seg:dict, symbol:str="$") -> str
             + img(card_chart(d, facts, seg["id"], symbol), f"profile of segment {seg['id']}") + "</div>")
 
 # %% ../nbs/17_report.ipynb #59ee83e6
+def quality_rows(rm:dict) -> list[dict]:
+    "The response model's quality as table rows: cross-validated AUC, held-out AUC and top-decile lift, each with its spread or interval."
+    iv = lambda key, fmt: (f"{fmt.format(rm[key][0])}–{fmt.format(rm[key][1])}" if rm.get(key) else "—")
+    rows = []
+    if rm.get("cv_auc_mean") is not None:
+        rows.append({"measure": "AUC, cross-validated", "value": f"{rm['cv_auc_mean']:.3f}",
+                     "spread or 95% interval": f"± {rm['cv_auc_sd']:.3f} (sd over {rm['cv_folds']} folds)",
+                     "measured on": f"the {rm['trained_on']:,} customers it learned from"})
+    if rm.get("auc_test") is not None:
+        rows.append({"measure": "AUC, held out", "value": f"{rm['auc_test']:.3f}", "spread or 95% interval": iv("auc_test_interval", "{:.3f}"),
+                     "measured on": f"the {rm['test_customers']:,} customers held out"})
+    if rm.get("lift_top_decile_test") is not None:
+        rows.append({"measure": "top-decile lift, held out", "value": f"{rm['lift_top_decile_test']:.1f}×",
+                     "spread or 95% interval": iv("lift_top_decile_interval", "{:.1f}×"), "measured on": f"the {rm['test_customers']:,} customers held out"})
+    if rm.get("lift_top_decile_oof") is not None:
+        rows.append({"measure": "top-decile lift, out-of-fold", "value": f"{rm['lift_top_decile_oof']:.1f}×", "spread or 95% interval": "—",
+                     "measured on": f"the {rm['trained_on']:,} customers it learned from"})
+    return rows
+
+def decile_rows(deciles:pd.DataFrame, # `campaigns.segment_deciles` with answers (and money)
+                names:list[str], # segment names by ID
+                symbol:str="$") -> list[dict]:
+    "Segment × decile as table rows: per segment its response (responders of customers) and realised profit in each decile, then all segments."
+    money_known = "realised_profit" in deciles
+    total = deciles.groupby(level="decile")[["customers", "responders"] + (["realised_profit"] if money_known else [])].sum()
+    groups = [(f"{s}. {names[s]}", deciles.xs(s, level="segment")) for s in deciles.index.get_level_values("segment").unique()]
+    rows = []
+    for label, t in [*groups, ("all segments", total)]:
+        rate = {"Segment": label, "": "response"}
+        cash = {"Segment": "", "": "profit"}
+        for dec in range(1, int(deciles.index.get_level_values("decile").max()) + 1):
+            if dec in t.index and t.customers[dec]:
+                rate[str(dec)] = f"{t.responders[dec]/t.customers[dec]:.0%} ({t.customers[dec]:,.0f})"
+                if money_known: cash[str(dec)] = money(t.realised_profit[dec], symbol)
+            else: rate[str(dec)] = cash[str(dec)] = "—"
+        rows += [rate, cash] if money_known else [rate]
+    return rows
+
 def campaigns_html(d:ReportData, facts:pd.DataFrame, symbol:str="$") -> str:
-    "(c) The last campaign by segment, the response model's ranking and calibration, and the campaign's economics."
+    "(c) The last campaign by segment and what it cost and earned; the response model's quality; the ranking's gains, calibration and profit."
     man, econ = d.manifest, _economics(d.manifest)
-    out = ["<h2>Campaigns</h2>", img(response_chart(d, facts, econ[1] and econ[0]/econ[1] if econ else None), "response by segment")]
-    if econ is not None:
-        c, r = econ
-        rows = [{"Segment": ("all customers" if key == "all" else f"{key}. {man['segments'][key]['name']}"),
-                 "Contacted": f"{f.answered:,.0f}", "Responded": f"{f.responders:,.0f}", "Cost": money(f.answered*c, symbol),
-                 "Revenue": money(f.responders*r, symbol), "Profit": money(f.responders*r - f.answered*c, symbol)}
-                for key, f in facts.iterrows()]
-        out += [f"<p>The last campaign's economics at {money(c, symbol)} a contact and {money(r, symbol)} a response "
-                f"(from {esc(man['economics'].get('source', 'the model'))}):</p>",
+    c, r = econ if econ is not None else (None, None)
+    out = ['<section id="campaigns"><h2>Campaigns</h2>', img(response_chart(d, facts, c/r if econ else None), "response by segment")]
+    answered = d.engineered["Response"].notna().to_numpy()
+    if answered.any():
+        names = [s["name"] for s in man["segments"]]
+        last = last_campaign_by_segment(d.labels[answered], d.engineered["Response"][answered].to_numpy(), names, c, r)
+        rows = [{"Segment": ("all customers" if key == "all" else f"{key}. {t['name']}"), "Contacted": f"{t.contacted:,.0f}",
+                 "Responded": f"{t.responders:,.0f}", "Response (95% interval)": f"{t.response_rate:.1%} ({t.low:.1%}–{t.high:.1%})",
+                 **({"Cost": money(t.cost, symbol), "Revenue": money(t.revenue, symbol), "Profit": money(t.profit, symbol)} if econ else {})}
+                for key, t in last.iterrows()]
+        out += [f"<h3>The last campaign, by segment</h3><p>" + (f"At {money(c, symbol)} a contact and {money(r, symbol)} a response (from "
+                f"{esc(man['economics'].get('source', 'the model'))}), a contact pays when more than {c/r:.1%} respond:</p>" if econ else
+                "Counts only: money figures need a cost per contact and a revenue per response.</p>"),
                 table(rows, ("Contacted", "Responded", "Cost", "Revenue", "Profit"))]
     rm = man["response_model"]
     if d.scored is None or not rm.get("model"):
-        out.append(f"<p>No response model: {esc(rm.get('reason') or 'the file has too few answers to the last campaign')}.</p>")
+        out.append(f"<p>No response model: {esc(rm.get('reason') or 'the file has too few answers to the last campaign')}.</p></section>")
         return "".join(out)
-    quality = (f"The response model ({esc(rm['model'])}) ranks customers by their chance of accepting the next campaign. "
-               f"Cross-validated AUC {rm['cv_auc_mean']:.3f} ± {rm['cv_auc_sd']:.3f} over {rm['cv_folds']} folds"
-               if rm.get("cv_auc_mean") is not None else f"The response model ({esc(rm['model'])}) ranks customers by their chance of accepting")
-    if rm.get("auc_test") is not None:
-        iv = rm.get("auc_test_interval")
-        quality += f"; on the held-out customers AUC {rm['auc_test']:.3f}" + (f" (95% interval {iv[0]:.3f}–{iv[1]:.3f})" if iv else "")
+    out += [f"<h3>The response model</h3><p>It ({esc(rm['model'])}) ranks customers by their chance of accepting the next campaign. "
+            "AUC is the chance that a responder is ranked above a non-responder (0.5: random order); top-decile lift is how many "
+            "times more often the 10% ranked highest respond than the average customer.</p>",
+            table(quality_rows(rm), ("value",))]
     fig, auc = gains_roc_chart(d.scored)
     top = ranking_curves(d.scored.response_probability.to_numpy(float), d.scored.Response.to_numpy(int))
     tenth = top.gains.iloc[int(round(len(d.scored)*0.1))]
-    out += [f"<p>{quality}. The charts below score {esc(d.scored_kind)} (AUC {auc:.3f}): contacting the best-ranked "
-            f"10% of them reaches {tenth:.0%} of their responders.</p>", img(fig, "gains and ROC curves"),
+    out += [f"<p>The charts below rank {esc(d.scored_kind)} (AUC {auc:.3f}): no customer is scored by a fit that learned "
+            f"their answer. Contacting the best-ranked 10% reaches {tenth:.0%} of the responders.</p>", img(fig, "gains and ROC curves"),
             img(calibration_chart(d.scored), "calibration")]
-    if econ is not None:
-        c, r = econ
-        curve = profit_curve(d.scored, c, r)
-        chosen = curve[curve.probability >= c/r]
-        picked = (f"contacting the {len(chosen):,} whose expected profit is positive (probability at least {c/r:.1%}) would have "
-                  f"{gain(chosen.observed_profit.iloc[-1], symbol)}" if len(chosen) else
-                  f"no customer's probability reaches the break-even {c/r:.1%}")
-        out += [f"<p>On {esc(d.scored_kind)}: contacting all of them would have {gain(curve.observed_profit.iloc[-1], symbol)}; "
-                f"{picked}; the best depth on their real answers was the first {int(curve.contacts[curve.observed_profit.idxmax()]):,} "
-                f"({money(curve.observed_profit.max(), symbol)}).</p>", img(profit_chart(curve, c, r, symbol), "profit curve")]
-    else:
+    if econ is None:
         out.append("<p>Money figures need a cost per contact and a revenue per response: train with <code>--cost</code> and "
                    "<code>--revenue</code> (or a file with Z_CostContact and Z_Revenue).</p>")
+    else:
+        curve, paying = profit_table(d.scored, c, r, d.responders), paying_contacts(d.scored, c, r)
+        everyone = curve.iloc[-1]
+        chosen = (f"contacting the {paying:,} whose expected profit is positive (probability above {c/r:.1%}) would have "
+                  f"{gain(d.scored.Response[:paying].sum()*r - paying*c, symbol)} (expected {money(d.scored.response_probability[:paying].sum()*r - paying*c, symbol)})"
+                  if paying else f"no customer's probability reaches the break-even {c/r:.1%}")
+        best = curve.observed_profit.idxmax()
+        out += [f"<h3>Whom it pays to contact</h3><p>On their real answers, contacting all {int(everyone.contacts):,} would have "
+                f"{gain(everyone.observed_profit, symbol)}; {chosen}; the best depth on the chart was the first "
+                f"{int(curve.contacts[best]):,} ({gain(curve.observed_profit[best], symbol)}). The band is the 95% interval of the expected "
+                f"profit; the red line is break-even.</p>", img(profit_chart(curve, c, r, paying, symbol), "profit curve")]
+    deciles = segment_deciles(d.scored, c, r, d.scored.Response.to_numpy())
+    out += ["<h3>Segment × decile</h3><p>Customers cut into ten deciles of response probability (1 = likeliest tenth of all "
+            "customers), split by segment: the share who responded to the last campaign (of how many customers)"
+            + (", and the profit contacting them made" if econ else "") + ".</p>",
+            table(decile_rows(deciles, [s["name"] for s in man["segments"]], symbol), tuple(str(i) for i in range(1, 11)), compact=True),
+            "</section>"]
     return "".join(out)
 
 def duplicates(raw:pd.DataFrame) -> dict:

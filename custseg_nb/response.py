@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['EARLIER_CAMPAIGNS', 'RESPONSE_NUMERIC', 'RESPONSE_CATEGORICAL', 'LOGISTIC', 'BOOSTING', 'TREE_ROWS', 'SPREAD_ROWS',
-           'EXACT_ROWS', 'FINGERPRINT_COLUMNS', 'ECONOMICS_COLUMNS', 'enrolled_days', 'training_categories',
-           'input_names', 'response_inputs', 'ResponseModel', 'responder_distribution', 'expected_responders',
-           'lift_table', 'row_fingerprints', 'check_money', 'campaign_economics']
+           'EXACT_ROWS', 'FINGERPRINT_COLUMNS', 'ECONOMICS_COLUMNS', 'MAX_MONEY', 'enrolled_days',
+           'training_categories', 'input_names', 'response_inputs', 'ResponseModel', 'responder_distribution',
+           'expected_responders', 'lift_table', 'row_fingerprints', 'check_money', 'campaign_economics']
 
 # %% ../nbs/09b_response.ipynb #r09b005
 import math
@@ -250,6 +250,8 @@ def row_fingerprints(cols:Mapping, # validated customer columns (DataFrame or di
 # %% ../nbs/09b_response.ipynb #8d91519c
 ECONOMICS_COLUMNS = {"cost_per_contact": "Z_CostContact", "revenue_per_response": "Z_Revenue"}  # the Kaggle file's columns
 
+MAX_MONEY = 1e9  # a cost or revenue per customer above this is a typo (or an attack), not a campaign
+
 def check_money(name:str, # what the number is, as the user knows it (e.g. "--cost")
                 value, # the number given
                 allow_zero:bool=True, # whether 0 is a valid value
@@ -259,6 +261,7 @@ def check_money(name:str, # what the number is, as the user knows it (e.g. "--co
     except (TypeError, ValueError) as e: raise ParameterError(f"{name} must be a number, got {value!r}") from e
     if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         raise ParameterError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} amount, got {value!r}")
+    if number > MAX_MONEY: raise ParameterError(f"{name} of {number:.4g} is not a plausible amount per customer (at most {MAX_MONEY:,.0f})")
     return number
 
 def campaign_economics(raw:pd.DataFrame, # the customers as read, before cleaning

@@ -431,7 +431,7 @@ def describe_feature(feature:str, # the value's feature name (e.g. 'Deals_Share'
     if feature == "Income": return f"earns {value:,.0f} a year vs {base:,.0f} on average"
     if feature == "Total_Spending":
         times = f"{value/base:.1f}× the average customer" if base > 0 else "vs nothing on average"
-        return f"spends {value:,.0f}, {times} ({base:,.0f})"
+        return f"spends {value:,.0f} over two years, {times} ({base:,.0f})"
     if feature == "Children": return f"has {value:.0f} {'child' if value == 1 else 'children'} at home vs {base:.1f} on average"
     if feature == "Deals_Share": return f"buys {value:.0%} of purchases on deals vs {base:.0%} for all customers"
     if feature == "NumWebVisitsMonth": return f"visits the website {value:.0f} times a month vs {base:.1f} on average"

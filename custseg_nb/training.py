@@ -12,6 +12,7 @@ __all__ = ['logger', 'OUTLIER_QUANTILE', 'DOUBT_SHARES', 'OOF_COLUMNS', 'SAMPLE_
 import fcntl
 import hashlib
 import logging
+import math
 import os
 import shutil
 import time
@@ -338,7 +339,8 @@ def train(data=None, # customer file path, DataFrame, or None for the embedded s
     n = len(ingested.train)
     if k is not None and not 2 <= k <= min(n - 1, 50):
         raise ParameterError(f"k must be between 2 and {min(n - 1, 50)} for {n:,} training customers, got {k}")
-    if n < 20: raise DataError(f"only {n} customers to train on after the test split; need at least 20")
+    if n < 20: raise DataError(f"only {n_customers(n)} to train on after holding out {config.test_size:.0%}; training needs at least 20 "
+                               f"(a file of at least {math.ceil(20/(1 - config.test_size))} customers)")
     out = model_folder(out)  # a file given as the folder fails here; leftovers of killed trainings go
     pipe = build_pipeline()
     engineered = pipe[:-1].fit_transform(ingested.train)
@@ -440,6 +442,15 @@ def _economics_line(manifest:Manifest) -> str:
             f"{cost/revenue:.1%} response rate; the last campaign: {last['responders']:,} of {last['contacted']:,} responded "
             f"({rate:.1%}), {'earning' if profit >= 0 else 'losing'} {abs(profit):,.0f}")
 
+def _duplicates_line(data:dict) -> str:
+    "How many customers repeat another in every column but the ID, and what training did with them."
+    n = data.get("duplicates", 0)
+    if not n: return "duplicates: none (no customer repeats another's every value but the ID)"
+    if data.get("duplicates_dropped"):
+        return f"duplicates: {n_customers(n)} identical to another in every column but ID, dropped before training (--drop-duplicates)"
+    return (f"duplicates: {n_customers(n)} identical to another in every column but ID, kept, each on the same side of the train/test "
+            f"split as its original (drop them with --drop-duplicates)")
+
 def format_summary(manifest:Manifest) -> str:
     "Plain-text summary of a trained model: K, metrics, segments with size and recommendation."
     m = manifest["metrics"]
@@ -450,6 +461,7 @@ def format_summary(manifest:Manifest) -> str:
              _response_line(manifest["response_model"]),
              _economics_line(manifest),
              _trained_on(manifest),
+             _duplicates_line(manifest["training_data"]),
              TrainConfig(**{k: v for k, v in manifest["train_config"].items() if k != "seed"}).describe(),
              f"trained in {manifest['training_seconds']:.1f} s → {manifest.folder}", ""]
     width = max(len(s["name"]) for s in manifest["segments"])

@@ -43,9 +43,9 @@ def test_degenerate_training_files_say_what_training_needs(text_sample, tmp_path
     identical = pd.concat([text_sample.head(1)]*200, ignore_index=True).assign(ID=[str(i) for i in range(200)])
     cases = {"income_blank": (text_sample.assign(Income=""), "column 'Income' is blank for all"),
              "births_implausible": (text_sample.assign(Year_Birth="1900"), "column 'Year_Birth' is before 1920 for all"),
-             "one_row": (text_sample.head(1), "to train on after the test split; need at least 20"),
-             "three_rows": (text_sample.head(3), "to train on after the test split; need at least 20"),
-             "twenty_rows": (text_sample.head(20), "to train on after the test split; need at least 20"),
+             "one_row": (text_sample.head(1), "to train on after holding out 20%; training needs at least 20"),
+             "three_rows": (text_sample.head(3), "to train on after holding out 20%; training needs at least 20"),
+             "twenty_rows": (text_sample.head(20), "to train on after holding out 20%; training needs at least 20"),
              "identical": (identical, "only 1 distinct customer after cleaning: nothing to segment")}
     seen = {name: one_error_line(run("train", "--data", write(df, tmp_path/f"{name}.tsv"), "--out", tmp_path/name))
             for name, (df, _) in cases.items()}
@@ -141,4 +141,4 @@ def test_duplicates_are_counted_and_dropped_on_request(text_sample, tmp_path):
     assert "only 1 distinct customer after cleaning" in one_error_line(kept)
     assert "199 customers are identical to another in every column but ID: kept" in kept.stderr
     assert "199 customers are identical to another in every column but ID: dropped" in dropped.stderr
-    assert "to train on after the test split; need at least 20" in one_error_line(dropped)
+    assert "to train on after holding out 20%; training needs at least 20" in one_error_line(dropped)

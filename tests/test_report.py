@@ -41,14 +41,21 @@ def odd(tmp_path_factory):
     data = write_customers(df, folder/HOSTILE_NAME)
     r = run("report", "--data", data, "--out", folder/"report.html", "--artifacts", folder/"no-model-here")
     assert r.returncode == 0, r.stderr
-    return df, (folder/"report.html").read_text(encoding="utf-8"), folder
+    return df, (folder/"report.html").read_text(encoding="utf-8"), folder, r
+
+
+def test_training_for_a_report_logs_to_stderr_only(odd):
+    "Training's progress lines go to standard error; standard output is the one 'wrote …' line."
+    *_, folder, r = odd
+    assert r.stdout.splitlines() == [f"wrote {folder/'report.html'} ({(folder/'report.html').stat().st_size/1e6:.1f} MB)"]
+    assert [t for t in ("training a model on", "ingested ", "K=") if t not in r.stderr] == [], r.stderr
 
 
 def test_report_on_another_file_quotes_its_numbers(odd):
     "Figures the report quotes match a recomputation from the file; none of the sample's figures appear."
     from custseg_nb.report import money
     from custseg_nb.training import sample_model
-    df, html, _ = odd
+    df, html, *_ = odd
     dates = pd.to_datetime(df.Dt_Customer, format="%d-%m-%Y")
     spend = df[[c for c in df.columns if c.startswith("Mnt")]].sum(axis=1)
     expected = [f"{len(df):,} customers who enrolled between {dates.min():%d %b %Y} and {dates.max():%d %b %Y}",
@@ -67,7 +74,7 @@ def test_report_on_another_file_quotes_its_numbers(odd):
 
 def test_report_is_self_contained_and_escaped(odd):
     "Images embedded, nothing fetched; the file's name and labels that are markup appear only as escaped text."
-    _, html, _ = odd
+    _, html, *_ = odd
     assert html.count("data:image/png;base64,") >= 10
     assert re.findall(r'(?:src|href)=["\']?(?:https?:)?//', html) == [] and re.findall(r"<script|<link|@import", html) == []
     assert Live(html).found == []
@@ -93,6 +100,26 @@ def test_report_reuses_a_model_trained_on_the_file(sample_report):
     assert "Customer segments: marketing_campaign_sample.csv" in html and html.count('<div class="card">') >= 3
 
 
+def test_campaigns_section_is_honest_and_priced(model, sample_report):
+    "Profit curve with its band, break-even, segment × decile, the last campaign per segment, quality with intervals, out-of-fold ranking."
+    from custseg_nb.model import Manifest
+    from custseg_nb.report import money
+    man = Manifest.read(model)
+    rm, html = man["response_model"], sample_report[1].read_text(encoding="utf-8")
+    campaigns = html[html.index('<section id="campaigns">'):html.index("</section>")]
+    raw, oof = man.load("raw"), man.load("oof")
+    lo, hi = rm["auc_test_interval"]
+    expected = [f"the {len(oof):,} the response model learned from with their out-of-fold probability",
+                f"<td class=n>{rm['cv_auc_mean']:.3f}</td><td>± {rm['cv_auc_sd']:.3f} (sd over {rm['cv_folds']} folds)",
+                f"<td class=n>{rm['auc_test']:.3f}</td><td>{lo:.3f}–{hi:.3f}</td>",
+                f"<td class=n>{rm['lift_top_decile_test']:.1f}×</td>",
+                f"<td class=n>{money(raw.Response.sum()*11 - len(raw)*3)}</td></tr></table>",  # the last campaign, all customers
+                'alt="profit curve"', "<h3>Segment × decile</h3>", "<td>all segments</td><td>response</td>"]
+    assert [t for t in expected if t not in campaigns] == []
+    claims = html[html.index('<div class="card">'):]
+    assert [t for t in ("the whole name (every phrase at once)", "spending over two years ≥ $") if t not in claims] == []
+
+
 def test_report_without_a_model_says_how_to_get_one(tmp_path):
     assert "no trained model in" in one_error_line(run("report", "--artifacts", tmp_path/"nothing", "--out", tmp_path/"r.html"))
     assert not (tmp_path/"r.html").exists()
@@ -114,13 +141,14 @@ def test_tiny_and_degenerate_files_get_one_line(case, tmp_path):
 
 
 def test_report_screenshots(odd, sample_report, browser, output_dir):
-    "The first screen and one segment card, on the sample's model and on the odd draw, for a human to look at."
+    "The first screen and one segment card, on the sample's model and on the odd draw, and the sample's campaigns, for a human to look at."
     for name, path in (("sample", sample_report[1]), ("draw", odd[2]/"report.html")):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         try:
             page.goto(path.as_uri())
             page.screenshot(path=output_dir/f"report-{name}-summary.png")
             page.locator(".card").first.screenshot(path=output_dir/f"report-{name}-card.png")
+            if name == "sample": page.locator("#campaigns").screenshot(path=output_dir/"report-sample-campaigns.png")
             assert page.locator("table").first.bounding_box()["y"] < 900  # the summary table starts on the first screen
         finally:
             page.close()
