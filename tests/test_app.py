@@ -1,4 +1,5 @@
 """The scoring page in a real browser: `custseg app` serves the Voila page for the session's model; Playwright drives Debian's Chromium through it as a marketer would. Screenshots go to test-output/."""
+import re
 import time
 from contextlib import contextmanager
 from urllib.parse import urlparse
@@ -8,7 +9,8 @@ import pytest
 
 from custseg_nb.model import Manifest
 from custseg_nb.files import write_customers
-from custseg_nb.scoring import TARGET_COLUMNS, Segmenter
+from custseg_nb.scoring import TARGET_COLUMNS, Segmenter, select_targets
+from custseg_nb.campaigns import campaign_plan
 from custseg_nb.synth import synth_customers
 
 PAGE_TIMEOUT = 90_000  # ms: the first page load starts a kernel and imports the scientific stack
@@ -66,6 +68,8 @@ def test_score_one_customer(app_server, page, output_dir, capsys):
     assert name.inner_text() in manifest.segment_names
     assert page.locator(".custseg-confidence").inner_text().endswith("%")
     assert page.locator(".custseg-runner-up").inner_text() in manifest.segment_names
+    assert page.locator(".custseg-response-probability").inner_text().endswith("%")  # this customer's, with the profit of a contact
+    assert page.locator(".custseg-expected-profit").count() == (1 if (manifest.data.get("economics") or {}).get("cost_per_contact") is not None else 0)
     page.locator("img.custseg-map").wait_for()
     page.locator(".custseg-page").screenshot(path=output_dir/"app_one_customer.png")
     assert_offline(page)
@@ -118,36 +122,75 @@ def test_broken_files_give_a_message_and_the_page_keeps_working(page, tmp_path, 
     assert_offline(page)
 
 
-def test_campaign_panel_counts_and_ranks_one_segment(app_server, fresh_page, tmp_path, output_dir):
+def shown_plan(page) -> dict:
+    "The campaign panel's figures, by the classes the page gives them."
+    return {k: page.locator(f".custseg-campaign-box .custseg-campaign-{k}").inner_text()
+            for k in ("contacts", "expected", "interval", "profit", "profit-interval")}
+
+
+def plan_words(plan) -> dict:
+    "What the panel should show for a `campaign_plan`, formatted here from its numbers."
+    whole = lambda v: f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+    f = plan.figures
+    e, lo, hi = f.responders
+    return {"contacts": f"{f.contacts:,}", "expected": f"{e:,.1f}", "interval": f"(95% interval {whole(lo)}–{whole(hi)})",
+            "profit": f"{f.profit[0]:,.0f}", "profit-interval": f"(95% interval {f.profit[1]:,.0f} to {f.profit[2]:,.0f})"}
+
+
+def test_campaign_panel_depth_money_and_one_segment(app_server, fresh_page, tmp_path, output_dir):
+    from playwright.sync_api import expect
     page = fresh_page
     seg = Segmenter.load(app_server.artifacts)
     customers = write_customers(synth_customers(60, seed=3), tmp_path/"april.csv")
-    chosen = int(seg.targets(customers).segment.value_counts().idxmax())
-    want = seg.targets(customers, segment=chosen)  # what the page should show, computed here on the same file
-    expected, low, high = seg.response.expected_responders(want.response_probability.to_numpy())
-    label = f"{chosen} · {seg.manifest.segment_names[chosen]}"
+    ranked = seg.targets(customers)  # what the page should show, computed here on the same file
+    cost, revenue = ranked.attrs["cost_per_contact"], ranked.attrs["revenue_per_response"]
+    plan = lambda table=ranked, **how: campaign_plan(table, cost, revenue, responders=seg.response.expected_responders, **how)
     page.get_by_role("tab", name="A file of customers").click()
-    panel, count, shown = (page.locator(c) for c in (".custseg-campaign", ".custseg-campaign-count", ".custseg-campaign-expected"))
+    panel, contacts = page.locator(".custseg-campaign"), page.locator(".custseg-campaign-box .custseg-campaign-contacts")
     assert panel.is_hidden()  # nothing to rank before a file
 
     upload(page, customers)
     page.locator(".custseg-download-box a.custseg-download").wait_for(timeout=60_000)
-    assert panel.is_visible() and count.inner_text() == "60"
-    all_expected = shown.inner_text()
-    page.locator(".custseg-campaign-segment select").select_option(label=label)
-    page.locator(".custseg-campaign-selection", has_text=label).wait_for(timeout=30_000)
-    assert int(count.inner_text().replace(",", "")) == len(want) < 60
-    assert shown.inner_text() == f"{expected:,.1f}" != all_expected
-    assert page.locator(".custseg-campaign-interval").inner_text() == f"(95% interval {low:,.1f}–{high:,.1f})"
+    assert (page.locator(".custseg-campaign-cost input").input_value(), page.locator(".custseg-campaign-revenue input").input_value()) \
+        == (f"{cost:g}", f"{revenue:g}")
+    assert shown_plan(page) == plan_words(plan())  # by default: the customers with positive expected profit
+    assert page.locator("img.custseg-campaign-curve").is_visible()
+
+    default = plan().figures.contacts
+    page.locator(".custseg-campaign-depth select").select_option(label="the N likeliest")
+    depth = page.locator(".custseg-campaign-depth-value input")
+    expect(depth).to_have_value(str(default), timeout=30_000)  # the box starts at the current depth: typing before it arrives races it
+    depth.fill("10"); depth.press("Enter")
+    expect(contacts).to_have_text("10", timeout=30_000)
+    assert shown_plan(page) == plan_words(plan(top=10))
+
+    page.locator(".custseg-campaign-depth select").select_option(label="a budget of …")
+    expect(depth).to_have_value(f"{10*cost:g}", timeout=30_000)  # what the 10 cost
+    depth.fill("45"); depth.press("Enter")
+    want = plan(budget=45)
+    expect(contacts).to_have_text(f"{want.figures.contacts:,}", timeout=30_000)
+    assert shown_plan(page) == plan_words(want)
     page.locator(".custseg-page").screenshot(path=output_dir/"app_campaign.png")
 
+    chosen = int(ranked.segment.value_counts().idxmax())
+    label = f"{chosen} · {seg.manifest.segment_names[chosen]}"
+    page.locator(".custseg-campaign-segment select").select_option(label=label)
+    page.locator(".custseg-campaign-selection", has_text=label).wait_for(timeout=30_000)
+    want = plan(select_targets(ranked, chosen), budget=45)
+    assert shown_plan(page) == plan_words(want)
     with page.expect_download() as download: page.locator(".custseg-campaign-download-box a.custseg-download").click()
     assert download.value.suggested_filename == f"april_targets_segment{chosen}.csv"
-    ranked = pd.read_csv(download.value.path())
-    assert tuple(ranked.columns) == TARGET_COLUMNS
-    assert set(ranked.segment) == {chosen} and len(ranked) == len(want)
-    assert ranked.response_probability.is_monotonic_decreasing and ranked.response_probability.iloc[0] > ranked.response_probability.iloc[-1]
-    assert ranked.ID.tolist() == want.ID.tolist()
+    listed = pd.read_csv(download.value.path())
+    assert tuple(listed.columns) == TARGET_COLUMNS
+    assert listed.ID.tolist() == want.chosen.ID.tolist() and set(listed.segment) == {chosen}
+
+    cost_box = page.locator(".custseg-campaign-cost input")  # a bad amount: one line, no figures, no traceback
+    cost_box.fill("-1"); cost_box.press("Enter")
+    message = page.locator(".custseg-campaign-message")
+    expect(message).to_have_text(re.compile("the cost per contact must be a non-negative amount"), timeout=30_000)
+    assert message.inner_text().count("\n") == 0 and "Traceback" not in page.content()
+    assert page.locator(".custseg-campaign-box .custseg-campaign-contacts").count() == 0
+    page.locator(".custseg-page").screenshot(path=output_dir/"app_campaign_bad_amount.png")
     assert_offline(page)
 
 
