@@ -6,7 +6,8 @@
 __all__ = ['EARLIER_CAMPAIGNS', 'RESPONSE_NUMERIC', 'RESPONSE_CATEGORICAL', 'LOGISTIC', 'BOOSTING', 'TREE_ROWS', 'SPREAD_ROWS',
            'EXACT_ROWS', 'FINGERPRINT_COLUMNS', 'ECONOMICS_COLUMNS', 'MAX_MONEY', 'enrolled_days',
            'training_categories', 'input_names', 'response_inputs', 'ResponseModel', 'responder_distribution',
-           'expected_responders', 'lift_table', 'row_fingerprints', 'check_money', 'campaign_economics']
+           'expected_responders', 'lift_table', 'row_fingerprints', 'expected_profit', 'check_money',
+           'campaign_economics']
 
 # %% ../nbs/09b_response.ipynb #r09b005
 import math
@@ -251,6 +252,14 @@ def row_fingerprints(cols:Mapping, # validated customer columns (DataFrame or di
 ECONOMICS_COLUMNS = {"cost_per_contact": "Z_CostContact", "revenue_per_response": "Z_Revenue"}  # the Kaggle file's columns
 
 MAX_MONEY = 1e9  # a cost or revenue per customer above this is a typo (or an attack), not a campaign
+
+def expected_profit(probability, # response probability of each customer (a number or an array)
+                    cost:float|None, # cost of one contact; None: no money figures
+                    revenue:float|None, # revenue of one response
+                   ) -> np.ndarray:
+    "Expected profit of contacting each customer, probability × revenue − cost; NaN without both amounts."
+    p = np.asarray(probability, "float64")
+    return p*revenue - cost if cost is not None and revenue is not None else np.full(p.shape, np.nan)
 
 def check_money(name:str, # what the number is, as the user knows it (e.g. "--cost")
                 value, # the number given

@@ -29,7 +29,8 @@ from .files import atomic_output, customer_chunks, load_customers, neutralise_fo
 from .cleaning import CleaningRules
 from .features import CHANNEL_SHARE_NAMES, SHARE_WORDS, FeatureRules, FeatureScaling, MapProjection
 from .model import Manifest, library_versions
-from .response import ECONOMICS_COLUMNS, FINGERPRINT_COLUMNS, RESPONSE_NUMERIC, ResponseModel, campaign_economics, row_fingerprints
+from .response import (ECONOMICS_COLUMNS, FINGERPRINT_COLUMNS, RESPONSE_NUMERIC, ResponseModel, campaign_economics, expected_profit,
+                                  row_fingerprints)
 
 logger = logging.getLogger(__name__)
 
@@ -376,7 +377,7 @@ def targets(self:Segmenter, customers, # DataFrame, path (TSV/CSV/Parquet), dict
                           "response_probability": probability,
                           "probability_source": pd.Categorical.from_codes(np.concatenate(known).astype("int8"), categories=[MODEL, OUT_OF_FOLD]),
                           "recommendation": pd.Categorical.from_codes(action_of[found], categories=actions),
-                          "expected_profit": probability*revenue - cost if cost is not None else np.full(len(found), np.nan)})
+                          "expected_profit": expected_profit(probability, cost, revenue)})
     table.attrs.update(cost_per_contact=cost, revenue_per_response=revenue)
     return select_targets(table, segment, top)
 

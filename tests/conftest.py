@@ -30,6 +30,13 @@ OUTPUT = ROOT/"test-output"  # screenshots and files the tests leave for humans 
 QUICK = ("--set", "n_boot=2", "--set", "null_draws=1", "--set", "response_folds=2", "--set", "calibration_draws=5")
 
 
+def interruptible() -> None:
+    """`preexec_fn` for a child that must take Ctrl-C as a user's terminal gives it: pytest-xdist's workers ignore SIGINT,
+    and a process started with SIGINT ignored keeps ignoring it (Python then installs no KeyboardInterrupt handler)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def custseg_exe() -> str:
     "Path of the installed `custseg` console script (the one beside this Python first)."
     exe = shutil.which("custseg", path=str(Path(sys.executable).parent)) or shutil.which("custseg")

@@ -3,7 +3,7 @@ import csv
 import json
 
 import pytest
-from conftest import custseg, run
+from conftest import custseg, interruptible, run
 
 
 def test_unknown_subcommand_is_a_one_line_usage_error():
@@ -107,7 +107,7 @@ def test_ctrl_c_at_any_moment_is_one_line_and_status_130(tmp_path):
     outcomes = []
     for delay in (ready + d for d in (0.0, 0.15, 0.45, 0.85, 1.35, 2.35, 3.85)):
         proc = subprocess.Popen([custseg_exe(), "train", "--out", str(tmp_path/"m"), "--k", "3"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
@@ -135,7 +135,7 @@ def test_ctrl_c_lost_in_an_interpreter_callback_still_stops_the_command():
         "    time.sleep(10)",
         "    return 0",
         "sys.exit(cli.main(['lost-interrupt']))"])
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=interruptible)
     assert (r.returncode, r.stderr) == (130, "custseg: interrupted\n"), r.stderr
 
 

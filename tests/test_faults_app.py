@@ -16,7 +16,7 @@ import pytest
 from conftest import AppServer, free_port
 from custseg_nb.serve import PAGE_NOTEBOOK, check_port
 
-IDLE_SECONDS = 8  # CUSTSEG_KERNEL_IDLE_SECONDS here: a closed page's kernel is shut down within 8 s (120 by default)
+IDLE_SECONDS = 6  # CUSTSEG_KERNEL_IDLE_SECONDS here: a closed page's kernel is shut down within 6 s (120 by default)
 MAX_PAGES = 2  # CUSTSEG_MAX_PAGES here (4 by default)
 SLACK = 10  # seconds on top, for a loaded machine
 
@@ -94,7 +94,7 @@ def test_closed_pages_are_reclaimed_and_pages_are_capped(artifacts, start_app, c
     assert culled <= IDLE_SECONDS + SLACK
 
     again = []  # the page opens again, and again its kernel goes
-    for _ in range(2):
+    for _ in range(1):
         assert get(server.url)[0] == 200
         gone = time.monotonic()
         assert len(kernels(server)) == 1
