@@ -74,9 +74,9 @@ def test_a_killed_training_leaves_the_old_or_the_new_model(tmp_path, zygote):
     assert proc.returncode == 0 and save_start is not None and switched is not None
     print(f"\nfull training {total:.2f} s; save phase from {save_start:.2f} s, manifest switched at {switched:.2f} s")
     # kills spread evenly over the whole run, then kills timed from the save's first file and from the manifest's switch
-    n_spread = 4
+    n_spread = 3
     plan = [("start", 0.2 + i*(total - 0.2)/(n_spread - 1)) for i in range(n_spread)]
-    plan += [("save", delay) for delay in (0, 0.005, 0.02, 0.1)]
+    plan += [("save", delay) for delay in (0, 0.01, 0.1)]
     plan += [("switch", 0)]  # right after the manifest's rename, during the cleanup
     phases = {"before save": 0, "in save": 0, "after save": 0}
     for seed, (trigger, delay) in enumerate(plan, start=100):
@@ -95,7 +95,7 @@ def test_a_killed_training_leaves_the_old_or_the_new_model(tmp_path, zygote):
         print(f"kill {delay:.4f} s after {trigger}: {phase}"
               f" ({'new' if new_manifest != old_manifest else 'old'} model, {len(stale)} leftover files)")
     print(f"{len(plan)} kills: {phases}")
-    assert len(plan) >= 9 and phases["in save"] >= 1
+    assert len(plan) >= 7 and phases["in save"] >= 1
     assert start_train(zygote, out, 7, data).wait() == 0
     manifest = Manifest.read(out)
     assert sorted(os.listdir(out)) == sorted([MANIFEST_FILE, *(e["file"] for e in manifest["artifacts"].values())])
