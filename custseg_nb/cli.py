@@ -118,6 +118,8 @@ def training_settings(pairs:Sequence[str], # `NAME=VALUE` texts from `--set`
 
 def _train_options(p:argparse.ArgumentParser):
     p.add_argument("--data", metavar="PATH", help="customer file (TSV/CSV/Parquet in the Kaggle format); default: the embedded sample")
+    p.add_argument("--columns", metavar="MAP", help="column map (TOML, see `custseg map`) of a file with its own column names; "
+                                                    "kept in the model, so score, targets, migrate, drift and the page read such files too")
     p.add_argument("--k", type=_positive_int(2), metavar="K", help="number of segments; default: chosen by elbow + silhouette + stability")
     p.add_argument("--seed", type=_positive_int(0), default=42, metavar="N", help="random seed (default 42)")
     p.add_argument("--out", default="artifacts", metavar="DIR", help="folder to write the model to (default artifacts/)")
@@ -133,7 +135,7 @@ def _train_options(p:argparse.ArgumentParser):
 def _train(args) -> int:
     from custseg_nb.training import format_summary, train
     manifest = train(args.data, k=args.k, seed=args.seed, out=args.out, cost=args.cost, revenue=args.revenue, progress=sys.stderr.isatty(),
-                     drop_duplicates=args.drop_duplicates, **training_settings(args.settings))
+                     drop_duplicates=args.drop_duplicates, columns=args.columns, **training_settings(args.settings))
     print(format_summary(manifest))
     return 0
 

@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['EARLIER_CAMPAIGNS', 'ROLES', 'LIST_ROLES', 'SETTINGS', 'ALTERNATIVES', 'OPTIONAL_KAGGLE', 'ORDER_ROLES', 'TABLES',
            'KAGGLE_MAP', 'SYNONYMS', 'DATE_FORMATS', 'UCI_ORDERS', 'ORDER_SYNONYMS', 'ColumnMap', 'OrdersMap',
-           'parse_map', 'read_map', 'map_toml', 'column_map', 'propose_map', 'unsupported', 'apply_map', 'user_columns',
-           'in_user_words', 'parse_orders_map', 'read_orders_map', 'looks_like_orders', 'propose_orders_map']
+           'parse_map', 'read_map', 'map_toml', 'column_map', 'map_state', 'map_from_state', 'propose_map',
+           'unsupported', 'apply_map', 'user_columns', 'in_user_words', 'parse_orders_map', 'read_orders_map',
+           'looks_like_orders', 'propose_orders_map']
 
 # %% ../nbs/00b_columns.ipynb #0783a8d1
 import difflib
@@ -212,6 +213,21 @@ def column_map(spec:str|Path|ColumnMap|None=None, # a map file, a map, or None f
     "The map a `columns=` argument names."
     if spec is None: return KAGGLE_MAP
     return spec if isinstance(spec, ColumnMap) else read_map(spec)
+
+# %% ../nbs/00b_columns.ipynb #bc058bc0
+def map_state(m:ColumnMap) -> dict:
+    "A map as JSON-ready tables for the manifest's `columns`: roles, spending and channel words, date format, as_of."
+    return {"columns": {r: list(v) if isinstance(v, list) else v for r, v in m.columns.items()},
+            "spending": dict(m.spending), "channels": dict(m.channels), "date_format": m.date_format,
+            "as_of": m.as_of.isoformat() if m.as_of else None, "source": m.source}
+
+def map_from_state(state:dict|None, # a manifest's `columns`; None (a model trained before maps) for `KAGGLE_MAP`
+                  ) -> ColumnMap:
+    "The map a model was trained with, checked like a map file."
+    if state is None: return KAGGLE_MAP
+    m = ColumnMap(state["columns"], state["spending"], state["channels"], state.get("date_format"),
+                  date.fromisoformat(state["as_of"]) if state.get("as_of") else None, state.get("source", "the model's column map"))
+    return parse_map(map_toml(m), m.source)
 
 # %% ../nbs/00b_columns.ipynb #0a460ac1
 SYNONYMS = {  # role → names that usually mean it (compared lower-case, without spaces, _ or -)

@@ -38,6 +38,7 @@ import pandas as pd
 from . import __version__
 from .schema import CATEGORICAL, SAMPLE_PATH, ArtifactError, CustSegError, OutputError, printable
 from .files import atomic_output, sha256_file, write_atomically, write_csv
+from .columns import ColumnMap, map_from_state
 from .stability import DRIFT_NUMERIC
 
 logger = logging.getLogger(__name__)
@@ -308,6 +309,13 @@ class Manifest:
 
     @property
     def segment_names(self) -> list[str]: return [s["name"] for s in self.data["segments"]]
+
+    @property
+    def column_map(self) -> ColumnMap:
+        "The column map the model was trained with (`KAGGLE_MAP` for a model from before maps): files are read with it."
+        try: return map_from_state(self.data.get("columns"))
+        except CustSegError as e:
+            raise ArtifactError(f"the column map in '{self.folder/MANIFEST_FILE}' is not valid ({e}): retrain with `custseg train`") from e
 
 # %% ../nbs/09_model.ipynb #446f49c9
 def library_versions() -> dict[str, str]:

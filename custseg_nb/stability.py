@@ -155,10 +155,11 @@ def noise_curve(shares, # training shares per bin (or category, or segment)
                 tests:int=1, # PSIs judged together (Bonferroni)
                 false_alarms:float=FALSE_ALARMS, # family-wise chance of calling a same-population batch moved
                 seed:int=0, # random seed of the simulation
+                draws:int=NULL_DRAWS, # simulated same-population batches
                ) -> np.ndarray:
     "Noise limits at each of `sizes`: simulated while the thinnest bin expects fewer than LUMPY customers, Pearson's limit after."
     lumpy = [n for n in sizes if n*_thinnest(shares) < LUMPY]  # a prefix: sizes increase
-    simulated = np.quantile(null_psi(shares, lumpy, train_customers, seed=seed), 1 - false_alarms/tests, axis=1) if lumpy else []
+    simulated = np.quantile(null_psi(shares, lumpy, train_customers, draws, seed=seed), 1 - false_alarms/tests, axis=1) if lumpy else []
     curve = [*simulated, *(pearson_limit(shares, n, train_customers, tests, false_alarms) for n in sizes[len(lumpy):])]
     return np.maximum(curve, 1e-12)  # a share set no batch moves has no noise: kept above zero for the log-log interpolation
 
@@ -192,6 +193,7 @@ def noise_grid(share_sets:list, # training shares of every PSI judged together (
                train_customers:int|None=None, # customers the shares were measured on
                false_alarms:float=FALSE_ALARMS, # family-wise chance of calling a same-population batch moved
                material:float=PSI_DRIFT, # the PSI that counts as a material shift
+               draws:int=NULL_DRAWS, # simulated same-population batches per share set
               ) -> tuple[list[int], np.ndarray]:
     "Grid sizes and the noise limits of every share set on them (one row per set), from just below the minimum to MOST_CUSTOMERS."
     tests, N = len(share_sets), train_customers
@@ -199,7 +201,7 @@ def noise_grid(share_sets:list, # training shares of every PSI judged together (
     start = max(int(worst*N/(material*(N + 1) - worst)) if N and material*(N + 1) > worst else math.ceil(worst/material), 1)
     while True:
         sizes = sorted({min(int(round(start*GRID_RATIO**j)), MOST_CUSTOMERS) for j in range(64) if start*GRID_RATIO**(j - 1) < MOST_CUSTOMERS})
-        curves = np.array([noise_curve(s, sizes, N, tests, false_alarms, seed=i) for i, s in enumerate(share_sets)])
+        curves = np.array([noise_curve(s, sizes, N, tests, false_alarms, seed=i, draws=draws) for i, s in enumerate(share_sets)])
         if start == 1 or (curves[:, 0] > material).any(): break
         start //= 2
     keep = max(0, np.searchsorted(sizes, minimum_customers(sizes, curves, material), side="right") - 1)
@@ -208,11 +210,12 @@ def noise_grid(share_sets:list, # training shares of every PSI judged together (
 def drift_reference(engineered:pd.DataFrame, # engineered training customers (cleaned columns plus engineered ones)
                     segment_shares:Sequence[float], # share of the training customers in each segment
                     train_customers:int|None=None, # customers the shares were measured on (default: every row of `engineered`)
+                    draws:int=NULL_DRAWS, # simulated same-population batches per share set (fewer: rougher limits, a faster training)
                    ) -> dict:
     "Everything monitoring reads from training, JSON-ready: feature bins, shares and medians, the segment mix, and their noise limits."
     features = training_distribution(engineered)
     segment_shares = [float(s) for s in segment_shares]
-    sizes, curves = noise_grid([_shares(e) for e in features.values()] + [segment_shares], train_customers or len(engineered))
+    sizes, curves = noise_grid([_shares(e) for e in features.values()] + [segment_shares], train_customers or len(engineered), draws=draws)
     for entry, curve in zip(features.values(), curves): entry["noise_limits"] = curve.tolist()
     return {"features": features, "segment_shares": segment_shares, "segment_noise_limits": curves[-1].tolist(),
             "sizes": [int(n) for n in sizes], "min_customers": minimum_customers(sizes, curves)}
