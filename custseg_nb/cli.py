@@ -247,7 +247,7 @@ def _map_options(p:argparse.ArgumentParser):
 def _map(args) -> int:
     from pathlib import Path
     import pandas as pd
-    from custseg_nb.columns import looks_like_orders, parse_map, parse_orders_map, propose_map, propose_orders_map, unsupported
+    from custseg_nb.columns import looks_like_orders, missing_roles, parse_map, parse_orders_map, propose_map, propose_orders_map, unsupported
     from custseg_nb.files import is_parquet, read_text_table, write_atomically
     from custseg_nb.schema import OutputError
     path = Path(args.file)
@@ -265,9 +265,10 @@ def _map(args) -> int:
     if orders:
         print(f"wrote {out}: an orders map ({', '.join(m.orders)}); check it, then: custseg customers {path} --orders {out} -o CUSTOMERS")
         return 0
-    todo = unsupported(m)
+    todo, missing = unsupported(m), missing_roles(m)
     print(f"wrote {out}: {len(m.columns)} roles, {len(m.spending)} spending and {len(m.channels)} channel columns; check it and edit it"
-          + (f". Not yet supported by train/score (issue 22): {'; '.join(todo)}" if todo else ""))
+          + (f"; train refuses it as it is: {'; '.join(todo)}" if todo else "")
+          + (f"; roles left out (their features drop out): {', '.join(missing)}" if missing else ""))
     return 0
 
 # %% ../nbs/18_cli.ipynb #8977a9cf

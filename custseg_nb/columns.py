@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['EARLIER_CAMPAIGNS', 'ROLES', 'LIST_ROLES', 'SETTINGS', 'ALTERNATIVES', 'OPTIONAL_KAGGLE', 'ORDER_ROLES', 'TABLES',
-           'KAGGLE_MAP', 'SYNONYMS', 'DATE_FORMATS', 'UCI_ORDERS', 'ORDER_SYNONYMS', 'ColumnMap', 'OrdersMap',
-           'parse_map', 'read_map', 'map_toml', 'column_map', 'map_state', 'map_from_state', 'propose_map',
-           'unsupported', 'apply_map', 'user_columns', 'in_user_words', 'parse_orders_map', 'read_orders_map',
-           'looks_like_orders', 'propose_orders_map']
+           'KAGGLE_MAP', 'SYNONYMS', 'DATE_FORMATS', 'FEATURE_ROLES', 'FILLS', 'NO_DATE', 'UCI_ORDERS',
+           'ORDER_SYNONYMS', 'ColumnMap', 'OrdersMap', 'parse_map', 'read_map', 'map_toml', 'column_map', 'map_state',
+           'map_from_state', 'propose_map', 'unsupported', 'missing_roles', 'map_words', 'apply_map', 'user_columns',
+           'in_user_words', 'parse_orders_map', 'read_orders_map', 'looks_like_orders', 'propose_orders_map']
 
 # %% ../nbs/00b_columns.ipynb #0783a8d1
 import difflib
@@ -333,17 +333,22 @@ def _match(table:dict, kaggle:tuple, words:dict, synonyms:dict) -> dict:
     return {col: out.get(col) or next(rest) for col in table}
 
 def unsupported(m:ColumnMap) -> list[str]:
-    "What in a map the Kaggle-layout pipeline cannot use yet (issue 22): empty when `apply_map` can lay the file out as Kaggle's."
+    "What a map asks beyond the Kaggle layout's slots (empty when `apply_map` can lay the file out): more columns in a role than it has."
     c, out = m.columns, []
-    if len(m.spending) != len(SPENDING): out.append(f"{len(m.spending)} spending categories (the Kaggle layout has {len(SPENDING)})")
-    if len(m.channels) != len(CHANNELS): out.append(f"{len(m.channels)} channels (the Kaggle layout has {len(CHANNELS)})")
-    for role, kaggle in (("campaigns", EARLIER_CAMPAIGNS), ("categorical", CATEGORICAL)):
-        if role in c and len(c[role]) != len(kaggle): out.append(f"{len(c[role])} {role} columns (the Kaggle layout has {len(kaggle)})")
-    alternatives = {b: a for a, b in ALTERNATIVES}
-    missing = [r for r in ROLES if r not in c and r not in OPTIONAL_KAGGLE and r not in alternatives and
-               not any(b in c for a, b in ALTERNATIVES if a == r)]
-    if missing: out.append("no " + ", ".join(missing))
+    for what, n, most in (("spending categories", len(m.spending), len(SPENDING)), ("channels", len(m.channels), len(CHANNELS)),
+                          ("earlier campaigns", len(c.get("campaigns", [])), len(EARLIER_CAMPAIGNS)),
+                          ("categorical columns", len(c.get("categorical", [])), len(CATEGORICAL))):
+        if n > most: out.append(f"{n} {what} (at most {most}: add some together, or leave some out of the map)")
     return out
+
+FEATURE_ROLES = ("birth_year", "income", "kids", "enrolled", "recency", "deals", "web_visits", "complain", "response", "campaigns",
+                 "categorical")  # optional roles whose absence drops features and phrases
+
+def missing_roles(m:ColumnMap) -> list[str]:
+    "The optional roles a map leaves out (age stands for birth_year, last_purchase for recency): their features and phrases drop out."
+    alternative = dict(ALTERNATIVES)
+    return [r for r in FEATURE_ROLES if r not in m.columns and alternative.get(r) not in m.columns]
+
 
 # %% ../nbs/00b_columns.ipynb #79fa86b5
 def _numbers(frame:pd.DataFrame, col:str) -> np.ndarray:
@@ -378,23 +383,34 @@ def _check_present(frame:pd.DataFrame, m:ColumnMap) -> None:
                           + (" …" if len(have) > 12 else ""))
 
 # %% ../nbs/00b_columns.ipynb #a3a3b97d
+def map_words(m:ColumnMap) -> dict:
+    "The user's words by the Kaggle column they fill: {'spending': {Kaggle column: word}, 'channels': {…}} (what `apply_map` returns)."
+    spend, chan = _match(m.spending, SPENDING, PRODUCT_WORDS, {}), _match(m.channels, CHANNELS, CHANNEL_WORDS, _CHANNEL_SYNONYMS)
+    return {"spending": {k: m.spending[u] for u, k in spend.items()}, "channels": {k: m.channels[u] for u, k in chan.items()}}
+
+FILLS = {"Year_Birth": 1970, "Income": 0.0, "Kidhome": 0, "Teenhome": 0, "Recency": 0, "NumDealsPurchases": 0, "NumWebVisitsMonth": 0,
+         "Complain": 0, **{c: 0 for c in EARLIER_CAMPAIGNS + SPENDING + CHANNELS}, **{c: "Unknown" for c in CATEGORICAL}}  # a missing role's value
+NO_DATE = np.datetime64("2000-01-01", "ns")  # the enrolment of every customer of a map without `enrolled` (tenure 0 for all)
+
 def apply_map(frame:pd.DataFrame, # a table with the user's column names
               m:ColumnMap=KAGGLE_MAP, # its column map
              ) -> tuple[pd.DataFrame, dict]:
-    "The table in the Kaggle layout, and the user's words {'spending': {Kaggle column: word}, 'channels': {…}}."
+    "The table in the Kaggle layout (a missing role filled with one value for all), and the user's words {'spending': {Kaggle column: word}, 'channels': {…}}."
     if m == KAGGLE_MAP: return frame, {"spending": dict(PRODUCT_WORDS), "channels": dict(CHANNEL_WORDS)}
     _check_present(frame, m)
     todo = unsupported(m)
-    if todo: raise SchemaError(f"{_label(m.source)} is not yet supported: {'; '.join(todo)}; "
-                               "until custseg adapts to other roles (issue 22), map the Kaggle roles one to one")
+    if todo: raise SchemaError(f"{_label(m.source)} maps {'; '.join(todo)}")
     c, out = m.columns, {}
+    if "age" in c and "enrolled" not in c and m.as_of is None:
+        raise SchemaError(f"{_label(m.source)} maps age without as_of or enrolled: add as_of, the day the ages were true, like as_of = 2014-10-04")
     for role, kaggle in ROLES.items():
         if role in c and isinstance(kaggle, str) and role not in ("age", "last_purchase", "enrolled"): out[kaggle] = frame[c[role]].to_numpy()
-    for role in ("campaigns", "categorical"): out.update({k: frame[u].to_numpy() for k, u in zip(ROLES[role], c[role])})
+    for role in ("campaigns", "categorical"): out.update({k: frame[u].to_numpy() for k, u in zip(ROLES[role], c.get(role, []))})
     if "enrolled" in c: out["Dt_Customer"] = _dates(frame, c["enrolled"], m.date_format, m.source) if m.date_format else frame[c["enrolled"]].to_numpy()
-    kids = c["kids"]
+    else: out["Dt_Customer"] = np.full(len(frame), np.datetime64(m.as_of, "ns") if m.as_of else NO_DATE)
+    kids = c.get("kids", [])
     if len(kids) == 2: out["Kidhome"], out["Teenhome"] = frame[kids[0]].to_numpy(), frame[kids[1]].to_numpy()
-    else: out["Kidhome"], out["Teenhome"] = np.sum([_numbers(frame, k) for k in kids], axis=0), np.zeros(len(frame), "int64")
+    elif kids: out["Kidhome"], out["Teenhome"] = np.sum([_numbers(frame, k) for k in kids], axis=0), np.zeros(len(frame), "int64")
     if "age" in c:
         if m.as_of is not None: year = np.full(len(frame), m.as_of.year)
         else: year = pd.DatetimeIndex(_dates(frame, c["enrolled"], m.date_format or "%Y-%m-%d", m.source)).year.to_numpy()
@@ -404,10 +420,10 @@ def apply_map(frame:pd.DataFrame, # a table with the user's column names
         out["Recency"] = (np.datetime64(m.as_of, "D") - last.astype("datetime64[D]")).astype("float64")
     spend, chan = _match(m.spending, SPENDING, PRODUCT_WORDS, {}), _match(m.channels, CHANNELS, CHANNEL_WORDS, _CHANNEL_SYNONYMS)
     out.update({k: frame[u].to_numpy() for u, k in (spend | chan).items()})
+    out.update({k: np.full(len(frame), v) for k, v in FILLS.items() if k not in out})
     named = set(m.named())
     extra = {str(col): frame[col].to_numpy() for col in frame.columns if col not in named and col not in out}  # kept as they are
-    words = {"spending": {k: m.spending[u] for u, k in spend.items()}, "channels": {k: m.channels[u] for u, k in chan.items()}}
-    return pd.DataFrame(out | extra, index=frame.index), words
+    return pd.DataFrame(out | extra, index=frame.index), map_words(m)
 
 # %% ../nbs/00b_columns.ipynb #f7ebb66e
 def user_columns(m:ColumnMap) -> dict:

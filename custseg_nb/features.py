@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['COUPLE_STATUSES', 'SHARE_NAMES', 'CHANNEL_SHARE_NAMES', 'SHARE_WORDS', 'ENGINEERED', 'CLUSTER_FEATURES',
-           'CLUSTER_CATEGORICALS', 'CANDIDATE_FEATURE_SETS', 'FeatureRules', 'FeatureScaling', 'MapProjection']
+           'CLUSTER_CATEGORICALS', 'CANDIDATE_FEATURE_SETS', 'FeatureRules', 'cluster_features', 'FeatureScaling',
+           'MapProjection']
 
 # %% ../nbs/06_features.ipynb #067df505
 from collections.abc import Collection, Mapping, Sequence
@@ -26,7 +27,7 @@ CHANNEL_SHARE_NAMES = {"NumWebPurchases": "Share_Web", "NumCatalogPurchases": "S
 SHARE_WORDS = ({SHARE_NAMES[c]: w for c, w in PRODUCT_WORDS.items()}
                | {CHANNEL_SHARE_NAMES[c]: w for c, w in CHANNEL_WORDS.items()})  # share feature → product or channel word
 ENGINEERED = (("Age", "Children", "Has_Children", "Family_Size", "Total_Spending", "Total_Purchases",
-               "Customer_For_Days", "Campaigns_Accepted", "Deals_Share", "Log_Income", "Log_Total_Spending")
+               "Customer_For_Days", "Campaigns_Accepted", "Deals_Share", "Log_Income", "Log_Total_Spending", "Log_Total_Purchases")
               + tuple(f"Log_{c}" for c in SPENDING) + tuple(SHARE_NAMES.values()) + tuple(CHANNEL_SHARE_NAMES.values()))
 
 # %% ../nbs/06_features.ipynb #75bab5c7
@@ -80,6 +81,7 @@ class FeatureRules:
         if want("Deals_Share"): out["Deals_Share"] = np.clip(_ratio(f("NumDealsPurchases"), purchases), 0, 1)
         if want("Log_Income"): out["Log_Income"] = np.log1p(f("Income"))
         if want("Log_Total_Spending"): out["Log_Total_Spending"] = np.log1p(spend)
+        if want("Log_Total_Purchases"): out["Log_Total_Purchases"] = np.log1p(purchases)
         for c in SPENDING:
             if want(f"Log_{c}"): out[f"Log_{c}"] = np.log1p(f(c))
         for c, name in SHARE_NAMES.items():
@@ -114,7 +116,8 @@ class FeatureRules:
                 if c != "Response": accepted += f(c)
             out["Campaigns_Accepted"] = accepted
         if want("Deals_Share"): out["Deals_Share"] = min(max(f("NumDealsPurchases")/purchases if purchases > 0 else 0.0, 0.0), 1.0)
-        logs = {name: v for name, v in (("Log_Income", f("Income")), ("Log_Total_Spending", spend), *((f"Log_{c}", f(c)) for c in SPENDING)) if want(name)}
+        logs = {name: v for name, v in (("Log_Income", f("Income")), ("Log_Total_Spending", spend), ("Log_Total_Purchases", purchases),
+                                        *((f"Log_{c}", f(c)) for c in SPENDING)) if want(name)}
         if logs: out.update(zip(logs, np.log1p(list(logs.values())).tolist()))  # the same ufunc as the column-wise path
         for c, name in SHARE_NAMES.items():
             if want(name): out[name] = f(c)/spend if spend > 0 else 0.0
@@ -145,6 +148,22 @@ CANDIDATE_FEATURE_SETS = {  # name → (numeric features, categorical features):
     "+ Recency, tenure": (CLUSTER_FEATURES + ("Recency", "Customer_For_Days"), ()),
     "+ Education one-hot": (CLUSTER_FEATURES, ("Education",)),
     "Kidhome, Teenhome for Children": (tuple(c for c in CLUSTER_FEATURES if c != "Children") + ("Kidhome", "Teenhome"), ())}
+
+# %% ../nbs/06_features.ipynb #c86ca64b
+def cluster_features(words:Mapping|None, # the map's words by Kaggle slot (`apply_map`): {'spending': {...}, 'channels': {...}}; None: the Kaggle file
+                     engineered:pd.DataFrame, # engineered training customers
+                     missing:Collection[str]=(), # roles the map leaves out (`columns.missing_roles`)
+                    ) -> list[str]:
+    "The clustering features of a file read through a column map: the chosen nine's recipe for the roles it has."
+    if words is None: return list(CLUSTER_FEATURES)
+    base = (("Income", "income"), ("Log_Total_Spending", None), ("Children", "kids"), ("Deals_Share", "deals"), ("NumWebVisitsMonth", "web_visits"))
+    out = [f for f, role in base if role not in missing and not (f == "Deals_Share" and not words["channels"])]
+    largest = lambda cols: sorted(cols, key=lambda c: (-float(engineered[c].sum()), list(cols).index(c)))
+    spend, chan = largest(words["spending"]), largest(words["channels"])
+    out += [SHARE_NAMES[c] for c in spend[:min(2, len(spend) - 1)]] + [CHANNEL_SHARE_NAMES[c] for c in chan[1:3]]
+    if "income" in missing:  # behaviour only: recency, frequency and tenure
+        out += [f for f, role in (("Recency", "recency"), ("Log_Total_Purchases", None), ("Customer_For_Days", "enrolled")) if role not in missing]
+    return out
 
 # %% ../nbs/06_features.ipynb #c442bc9c
 @dataclass

@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 
 from .model import Manifest
-from .training import train
 from .schema import ANSWER, FILE_SUFFIXES, REQUIRED, CustSegError, DataError, ParameterError, SchemaError
 from .files import customer_chunks, in_file
 from .scoring import SCORE_COLUMNS, ScoringSummary, Segmenter
@@ -207,6 +206,7 @@ def train_dask(input:str|Path, # folder, glob pattern or file of customers (CSV/
                **train_options, # passed to `train`: k, ks, n_boot, sweep_rows, test_size, progress
               ) -> Manifest:
     "Train on a uniform sample of partitioned customers drawn by Dask; score everyone afterwards with `score_dask`."
+    from custseg_nb.training import train  # here, not at the top: each Dask worker imports this module to read partitions, and training's imports cost it seconds
     sample, total = sample_customers(customer_partitions(input), sample_rows, seed, client)
     logger.info("training on a uniform sample of %d of %d customers from %s", len(sample), total, input)
     return train(sample, out=out, seed=seed, **train_options)

@@ -23,11 +23,12 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .schema import ArtifactError, CustSegError, ParameterError
+from .schema import CHANNEL_WORDS, PRODUCT_WORDS, ArtifactError, CustSegError, ParameterError
 from .validation import check_record, validate_record
 from .files import atomic_output, customer_chunks, load_customers, neutralise_formulas, table_format, table_writer
 from .cleaning import CleaningRules
-from .features import CHANNEL_SHARE_NAMES, SHARE_WORDS, FeatureRules, FeatureScaling, MapProjection
+from .features import CHANNEL_SHARE_NAMES, SHARE_NAMES, SHARE_WORDS, FeatureRules, FeatureScaling, MapProjection
+from .columns import KAGGLE_MAP, ColumnMap
 from .model import Manifest, library_versions
 from .response import (ECONOMICS_COLUMNS, FINGERPRINT_COLUMNS, RESPONSE_NUMERIC, ResponseModel, campaign_economics, expected_profit,
                                   row_fingerprints)
@@ -117,6 +118,11 @@ class Segmenter:
         self._names = np.array(self.names, dtype=object)
         self._name_cells = [pd.Series(self._names[[j]]).array for j in range(self.k)]  # one-customer results, prebuilt
         self.oof = None  # the response model's training customers with their out-of-fold probabilities (`use_out_of_fold`)
+        data = getattr(manifest, "data", manifest)
+        self.column_map = manifest.column_map if isinstance(manifest, Manifest) else KAGGLE_MAP  # files are read with the map the model was trained with
+        words = data.get("words") or {"spending": PRODUCT_WORDS, "channels": CHANNEL_WORDS}
+        self.words = ({SHARE_NAMES[c]: w for c, w in words["spending"].items()}
+                      | {CHANNEL_SHARE_NAMES[c]: w for c, w in words["channels"].items()})  # share feature → the file's word for it
 
     def use_out_of_fold(self, oof:pd.DataFrame|None, # the `oof` artifact: ID, response_probability, Response, fingerprint
                        ) -> None:
@@ -212,8 +218,26 @@ def columns(self:Segmenter, customers, # DataFrame, path (TSV/CSV/Parquet), dict
            ) -> dict[str, np.ndarray]:
     "Validated customer columns as numpy arrays (dict → `validate_record`, anything else → `load_customers`)."
     if isinstance(customers, Mapping): return validate_record(customers)
-    df = load_customers(customers)
+    df = load_customers(customers, columns=self.map_for(customers))
     return {c: df[c].to_numpy() for c in df.columns}
+
+@patch
+def map_for(self:Segmenter, customers, # a path or DataFrame
+           ) -> ColumnMap|None:
+    "The column map to read `customers` with: the model's, unless it is Kaggle's or `customers` is a table already in the Kaggle layout."
+    if self.column_map == KAGGLE_MAP or customers is None: return None
+    if isinstance(customers, pd.DataFrame) and self.column_map.columns["id"] not in customers.columns: return None  # e.g. the model's own rows
+    return self.column_map
+
+@patch
+def chunks(self:Segmenter, customers, # a path, DataFrame or dict
+           chunksize:int=50_000, # customers per chunk when reading a file in the Kaggle layout
+          ):
+    "Validated customer columns in chunks: a Kaggle-layout file streamed (`customer_chunks`), a file with its own names read whole, anything else at once."
+    if not isinstance(customers, (str, PathLike)): yield self.columns(customers); return
+    if self.map_for(customers) is None: yield from customer_chunks(customers, chunksize); return
+    cols = self.columns(customers)
+    for start in range(0, len(cols["ID"]), chunksize): yield {c: v[start:start + chunksize] for c, v in cols.items()}
 
 @patch
 def engineered(self:Segmenter, cols:Mapping[str, np.ndarray], # validated customer columns
@@ -355,7 +379,7 @@ def targets(self:Segmenter, customers, # DataFrame, path (TSV/CSV/Parquet), dict
     self.economics(cost, revenue)
     self.require_response()
     customers = customer_input(customers, "targets")
-    chunks = customer_chunks(customers, chunksize) if isinstance(customers, (str, PathLike)) else [self.columns(customers)]
+    chunks = self.chunks(customers, chunksize)
     only = self._inputs | frozenset(RESPONSE_NUMERIC)  # what the segments and the response model read, computed once
     ids, found, probability, known, money = [], [], [], [], {c: set() for c in ECONOMICS_COLUMNS.values()}
     for cols in chunks:  # a file is read in chunks, as `score_file` reads it
@@ -426,6 +450,7 @@ DESCRIBED_AS = {"Log_Total_Spending": "Total_Spending"}  # clustering feature �
 def describe_feature(feature:str, # the value's feature name (e.g. 'Deals_Share', 'Total_Spending')
                      value:float, # the customer's value
                      base:float|None, # the whole base's mean, if known
+                     words:Mapping|None=None, # share feature → the file's word for it (`Segmenter.words`); None: the Kaggle words
                     ) -> str:
     "One phrase comparing a customer's value of `feature` with the base, in a marketer's words."
     if base is None or not np.isfinite(base): return f"has {feature} = {value:,.3g}"
@@ -437,9 +462,12 @@ def describe_feature(feature:str, # the value's feature name (e.g. 'Deals_Share'
     if feature == "Deals_Share": return f"buys {value:.0%} of purchases on deals vs {base:.0%} for all customers"
     if feature == "NumWebVisitsMonth": return f"visits the website {value:.0f} times a month vs {base:.1f} on average"
     if feature == "Recency": return f"last bought {value:.0f} days ago vs {base:.0f} on average"
-    if feature in CHANNEL_SHARE_NAMES.values():
-        return f"makes {value:.0%} of purchases through the {SHARE_WORDS[feature]} channel vs {base:.0%} for all customers"
-    if feature in SHARE_WORDS: return f"puts {value:.0%} of spending on {SHARE_WORDS[feature]} vs {base:.0%} for all customers"
+    words = SHARE_WORDS if words is None else words
+    if feature in CHANNEL_SHARE_NAMES.values() and feature in words:
+        return f"makes {value:.0%} of purchases through the {words[feature]} channel vs {base:.0%} for all customers"
+    if feature in words: return f"puts {value:.0%} of spending on {words[feature]} vs {base:.0%} for all customers"
+    if feature == "Log_Total_Purchases": return f"made {math.expm1(value):,.0f} purchases vs {math.expm1(base):,.0f} on average"
+    if feature == "Customer_For_Days": return f"has been a customer for {value:,.0f} days vs {base:,.0f} on average"
     return f"has {feature} = {value:,.3g} vs {base:,.3g} on average"
 
 # %% ../nbs/11_scoring.ipynb #fdd4d312
@@ -463,7 +491,7 @@ def explain(self:Segmenter, customer, # one customer: a dict, or a one-row DataF
     for j, f in enumerate(self.scaling.numeric):
         shown = DESCRIBED_AS.get(f, f)  # e.g. total spending rather than its logarithm
         value, ref = float(eng[shown][0]), base.get(shown, self.scaling.mean[j] if shown == f else np.nan)
-        words = describe_feature(shown, value, ref)
+        words = describe_feature(shown, value, ref, self.words)
         if f == "Income" and np.isnan(np.asarray(cols["Income"], "float64")[0]): words = "has no income on file (estimated from spending); " + words
         rows.append((f, value, ref, float(x[j]), float(terms[j]), words))  # x[j]: standard deviations from the base mean
     start = len(self.scaling.numeric)
@@ -533,7 +561,7 @@ def score_file(input:str|Path, # customer file: CSV/TSV/Parquet in the Kaggle fo
         sink, writer, schema, pending = (None if parquet else pa.OSFile(str(tmp), "wb")), None, None, None
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="custseg-write") as behind:  # chunk n is written while chunk n+1 is scored
-                for cols in customer_chunks(input, chunksize):
+                for cols in seg.chunks(input, chunksize):
                     scores = seg.nearest(cols)
                     table = _scored_table(cols["ID"], scores, names, text=not parquet)
                     if pending is not None: pending.result()  # the previous chunk is written (or its error raised) before the writer changes

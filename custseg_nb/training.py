@@ -35,16 +35,16 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import custseg_nb
-from .schema import SAMPLE_PATH, DataError, ParameterError
-from .columns import KAGGLE_MAP, ColumnMap, column_map, map_state
+from .schema import ANSWER, CHANNEL_WORDS, PRODUCT_WORDS, SAMPLE_PATH, DataError, ParameterError
+from .columns import KAGGLE_MAP, ColumnMap, column_map, map_state, map_words, missing_roles
 from .files import load_customers
 from .cleaning import ingest, split_customers
-from .features import CLUSTER_CATEGORICALS, CLUSTER_FEATURES, FeatureScaling, MapProjection
+from .features import CLUSTER_CATEGORICALS, CLUSTER_FEATURES, FeatureScaling, MapProjection, cluster_features
 from .pipeline import build_pipeline
 from .clustering import (CANONICAL_KEY, MIN_K, MIN_STABILITY, beats_null, choose_k, find_elbow, fit_segments, segment_centroids,
                                    separation_metrics, structure_sentence, sweep_k)
 from .segments import (MIN_LIFT_POINTS, MIN_MEMBERS, base_profile, claim_table, key_drivers, map_points, name_claims, name_segments, profile_segments,
-                                 reactivation_days, recommend, standardized_profile)
+                                 reactivation_days, recommend, standardized_profile, vocabulary)
 from .response import (BOOSTING, LOGISTIC, ResponseModel, campaign_economics, input_names, lift_table, response_inputs,
                                   row_fingerprints, training_categories)
 from .model import FORMAT_VERSION, MANIFEST_FILE, Manifest, data_fingerprint, library_versions, model_folder, save_model
@@ -294,12 +294,15 @@ def out_of_fold_table(raw:pd.DataFrame, # the validated customers as read (`Inge
     return pd.DataFrame({"ID": ids, "response_probability": probabilities, "Response": np.asarray(responded, "int64"),
                          "fingerprint": [f"{f:016x}" for f in fingerprints.tolist()]}, columns=list(OOF_COLUMNS))
 
-def _response_model(engineered:pd.DataFrame, rng:np.random.Generator, seed:int, config:TrainConfig, groups:np.ndarray) -> tuple[ResponseModel|None, dict, tuple]:
+def _response_model(engineered:pd.DataFrame, rng:np.random.Generator, seed:int, config:TrainConfig, groups:np.ndarray,
+                    answered:bool=True) -> tuple[ResponseModel|None, dict, tuple]:
     "The fitted response model (None when the customers cannot support one), its manifest entry so far, and (IDs, out-of-fold probabilities, answers)."
     n = config.response_rows
     rows = np.sort(rng.choice(len(engineered), n, replace=False)) if len(engineered) > n else slice(None)
     learned = engineered.iloc[rows]
     meta = {"model": None, "reason": None, "auc_test": None, "brier_test": None, "trained_on": len(learned)}
+    if not answered:
+        return None, {**meta, "reason": "the column map has no response role (the last campaign's answers), so there is nothing to learn from"}, ([], [], [])
     try: response, cv, oof = fit_response_model(learned, seed, config, groups[rows])
     except DataError as e:
         logger.warning("no response model: %s", e)
@@ -319,9 +322,10 @@ def refit_on_everyone(ingested, # `ingest` output: the training and test splits
                       sample:np.ndarray|None, # rows to take ten fresh starts on; None = all
                       seed:int=42, # seed of the split and the fresh starts
                       test_size:float=0.2, # share held out by the split
+                      numeric:Sequence[str]=CLUSTER_FEATURES, # the clustering features
                      ) -> tuple:
     "(pipeline, engineered, matrix, K-Means) refitted on every customer, from the split's segments or ten fresh starts: the tighter fit."
-    pipe = build_pipeline()
+    pipe = build_pipeline(numeric)
     # the raw rows in split order, not the split's cleaned ones: the saved pipeline cleans them itself, as it will clean new customers
     engineered = pipe[:-1].fit_transform(pd.concat(split_customers(ingested.raw, test_size, seed), ignore_index=True))
     X = np.ascontiguousarray(pipe[-1].fit_transform(engineered), dtype="float64")
@@ -348,18 +352,23 @@ def train(data=None, # customer file path, DataFrame, or None for the embedded s
     ks, sweep_rows = config.ks, config.sweep_rows
     campaign_economics(pd.DataFrame(), cost, revenue)  # a bad amount fails before anything is read
     cmap = column_map(columns)  # a bad map fails before the data is read
+    words, missing = (None, []) if cmap == KAGGLE_MAP else (map_words(cmap), missing_roles(cmap))
     source = data if cmap == KAGGLE_MAP else load_customers(SAMPLE_PATH if data is None else data, columns=cmap)  # the Kaggle layout
+    answered = "response" not in missing
+    if not answered: source = source.assign(**{ANSWER: 0})  # no answers: no response model, and no response figures below
     ingested = ingest(source, test_size=config.test_size, seed=seed, drop_duplicates=drop_duplicates)
+    if missing: logger.info("the column map leaves out %s: their features and phrases are dropped", ", ".join(missing))
     economics = campaign_economics(ingested.raw, cost, revenue)
     answers = ingested.raw["Response"].dropna()
-    economics["last_campaign"] = {"contacted": len(answers), "responders": int(answers.sum())}
+    economics["last_campaign"] = {"contacted": len(answers), "responders": int(answers.sum())} if answered else {"contacted": 0, "responders": 0}
     n = len(ingested.train)
     if k is not None and not 2 <= k <= min(n - 1, 50):
         raise ParameterError(f"k must be between 2 and {min(n - 1, 50)} for {n:,} training customers, got {k}")
     if n < 20: raise DataError(f"only {n_customers(n)} to train on after holding out {config.test_size:.0%}; training needs at least 20 "
                                f"(a file of at least {math.ceil(20/(1 - config.test_size))} customers)")
     out = model_folder(out)  # a file given as the folder fails here; leftovers of killed trainings go
-    pipe = build_pipeline()
+    numeric = cluster_features(words, ingested.train, missing)
+    pipe = build_pipeline(numeric)
     engineered = pipe[:-1].fit_transform(ingested.train)
     X = np.ascontiguousarray(pipe[-1].fit_transform(engineered), dtype="float64")
     rng = np.random.default_rng(seed)
@@ -369,7 +378,7 @@ def train(data=None, # customer file path, DataFrame, or None for the embedded s
     chosen = k or choose_k(sweep, config.min_k, config.min_stability)
     logger.info("K=%d (%s)", chosen, "given" if k else f"chosen; elbow at {find_elbow(sweep) if len(sweep) > 2 else '-'}")
     model = fit_segments(X, chosen, engineered[CANONICAL_KEY].to_numpy(), sample, seed)  # the training split only
-    response, response_meta, (oof_ids, oof_p, oof_y) = _response_model(engineered, rng, seed, config, model.labels_)
+    response, response_meta, (oof_ids, oof_p, oof_y) = _response_model(engineered, rng, seed, config, model.labels_, answered)
     s = sweep.loc[chosen]
     metrics = {**separation_metrics(Xs, model.labels_[sample], seed), "stability_ari": float(s.stability_ari),
                "stability_ari_low": float(s.stability_lo), "stability_ari_high": float(s.stability_hi),
@@ -383,7 +392,7 @@ def train(data=None, # customer file path, DataFrame, or None for the embedded s
         if response is not None: response_meta.update(evaluate_response(response, engineered_test))
         # the split has measured the model; the saved one learns from every customer
         pipe, engineered, X, model = refit_on_everyone(ingested, chosen, np.concatenate([model.labels_, test_labels]),
-                                                       None if n + len(ingested.test) <= sweep_rows else sample, seed, config.test_size)
+                                                       None if n + len(ingested.test) <= sweep_rows else sample, seed, config.test_size, numeric)
         Xs = X[sample]  # the sweep sample: rows of the training split, which come first
     pca = PCA(n_components=2, random_state=seed).fit(Xs)
     metrics["pca2_variance"] = float(pca.explained_variance_ratio_.sum())
@@ -391,13 +400,14 @@ def train(data=None, # customer file path, DataFrame, or None for the embedded s
     del model.labels_  # scoring needs only the centroids; a million training labels would make kmeans.pkl 6 MB, not 75 KB
     profile, base = profile_segments(engineered, labels), base_profile(engineered)
     zprofile = standardized_profile(profile, base)
-    claims = claim_table(engineered, labels, config.phrase_members, config.phrase_lift)
+    claims = claim_table(engineered, labels, config.phrase_members, config.phrase_lift, vocabulary=vocabulary(words, rfm="income" in missing))
     names = name_segments(claims)
-    recs = [recommend(profile.loc[s], zprofile.loc[s], base) for s in profile.index]
+    recs = [recommend(profile.loc[s], zprofile.loc[s], base, words, answered) for s in profile.index]
     manifest = {
         "format_version": FORMAT_VERSION, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "k": chosen, "seed": seed, "algorithm": "kmeans", "train_config": {**config.to_dict(), "seed": seed},
-        "features": list(CLUSTER_FEATURES), "categorical_features": list(CLUSTER_CATEGORICALS), "columns": map_state(cmap),
+        "features": list(numeric), "categorical_features": list(CLUSTER_CATEGORICALS), "columns": map_state(cmap),
+        "words": words or {"spending": dict(PRODUCT_WORDS), "channels": dict(CHANNEL_WORDS)}, "missing_roles": missing,
         "canonical_order": f"segments numbered by mean {CANONICAL_KEY}, highest first",
         "metrics": metrics,
         "k_selection": {"rule": f"largest K from {config.min_k} up to the elbow whose silhouette beats a structureless null and whose "
@@ -407,7 +417,7 @@ def train(data=None, # customer file path, DataFrame, or None for the embedded s
                         "sweep": sweep.reset_index().to_dict(orient="records")},
         "segments": _summary_segments(profile, names, recs, name_claims(claims, names)),
         "reactivation_days": reactivation_days(engineered), "response_model": response_meta, "economics": economics,
-        "key_drivers": key_drivers(Xs, labels[sample], CLUSTER_FEATURES).to_dict(orient="records"),
+        "key_drivers": key_drivers(Xs, labels[sample], numeric).to_dict(orient="records"),
         "base_profile": {c: float(v) for c, v in base.items()},
         "training_data": {**data_fingerprint(data), "rows": len(ingested.raw), "train_rows": n, "test_rows": len(ingested.test),
                           "segmented_rows": len(labels),
