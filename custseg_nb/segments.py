@@ -292,7 +292,8 @@ def recommend(segment:pd.Series, # one row of `profile_segments`
     else: offer = "loyalty"
     spend_x = segment["Total_Spending"]/base["Total_Spending"]
     text = {"premium": f"Premium selection of {basket} {by}: they spend {spend_x:.1f}× the average customer",
-            "discount": f"Discount on {basket} {by}: deals are {segment['Deals_Share']:.0%} of their purchases",
+            "discount": f"Discount on {basket} {by}: " + (f"deals are {segment['Deals_Share']:.0%} of their purchases" if base["Deals_Share"] > 0
+                                                          else f"they spend {spend_x:.1f}× the average customer"),
             "loyalty": f"Loyalty rewards {by}, featuring {basket}"}[offer]
     amount = SPENDING[list(SHARE_NAMES.values()).index(p_col)]
     p_words = (f"{word}: {segment[p_col]:.0%} of their spending ({lift(p_col):.2f}× the base's share), "
@@ -303,7 +304,8 @@ def recommend(segment:pd.Series, # one row of `profile_segments`
         c_words = (f"no channel carries ≥ {CHANNEL_MIN_SHARE:.0%} of their purchases at ≥ {CHANNEL_MIN_LIFT:.1f}× the base's share; "
                    f"the largest is {c_words}")
     lo, hi = wilson_interval(int(segment["responders"]), int(segment["size"]))
-    evidence = (f"{p_words}; {c_words}; deals {segment['Deals_Share']:.0%} of their purchases vs {base['Deals_Share']:.0%}"
+    deals = f"; deals {segment['Deals_Share']:.0%} of their purchases vs {base['Deals_Share']:.0%}" if base["Deals_Share"] > 0 else ""  # none mapped: no figure
+    evidence = (f"{p_words}; {c_words}{deals}"
                 + (f"; responded to the last campaign: {segment['response_rate']:.0%} (95% interval {lo:.0%}–{hi:.0%}) "
                    f"vs {base['response_rate']:.0%} overall" if response else ""))
     return {"offer": offer, "channel": channel, "product": product, "recommendation": text, "evidence": evidence,

@@ -460,6 +460,10 @@ def _economics_line(manifest:Manifest) -> str:
     e = manifest["economics"]
     last = e["last_campaign"]
     rate = last["responders"]/max(last["contacted"], 1)
+    if not last["contacted"]:
+        return ("economics: no answers to a campaign in the data (the column map has no response role)" if e["cost_per_contact"] is None
+                else f"economics: a contact costs {e['cost_per_contact']:,.2f}, a response earns {e['revenue_per_response']:,.2f}; "
+                     f"no answers to a campaign in the data")
     if e["cost_per_contact"] is None:
         return (f"economics: none (give `custseg train --cost C --revenue R` for money figures); the last campaign reached "
                 f"{n_customers(last['contacted'])} and {last['responders']:,} responded ({rate:.1%})")
@@ -489,6 +493,8 @@ def format_summary(manifest:Manifest) -> str:
              _economics_line(manifest),
              _trained_on(manifest),
              _duplicates_line(manifest["training_data"]),
+             *([f"roles the column map leaves out (their features and phrases dropped): {', '.join(manifest['missing_roles'])}"]
+               if manifest.data.get("missing_roles") else []),
              TrainConfig(**{k: v for k, v in manifest["train_config"].items() if k != "seed"}).describe(),
              f"trained in {manifest['training_seconds']:.1f} s → {manifest.folder}", ""]
     width = max(len(s["name"]) for s in manifest["segments"])
