@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['logger', 'FIELDS', 'GROUP_TITLES', 'MAX_UPLOAD_BYTES', 'UPLOAD_SUFFIXES', 'MAX_NAME_CHARS', 'SAVED_STEM', 'DEPTHS',
-           'Field', 'median_customer', 'training_ranges', 'check_customer', 'unusual_values', 'CustomerForm',
-           'categories_of', 'upload_name', 'save_upload', 'ScoringPage', 'priced', 'scoring_page']
+           'Field', 'fields_for', 'median_customer', 'training_ranges', 'check_customer', 'unusual_values',
+           'CustomerForm', 'categories_of', 'upload_name', 'save_upload', 'ScoringPage', 'priced', 'scoring_page']
 
 # %% ../nbs/15_page.ipynb #7e52cd00
+import html
 import logging
 import sys
 import tempfile
@@ -24,8 +25,9 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .schema import CATEGORICAL, DATE_FORMAT, FILE_SUFFIXES, FLAGS, WHOLE, CustSegError, DataError, ParameterError, SchemaError, printable
+from .schema import CATEGORICAL, CHANNELS, DATE_FORMAT, FILE_SUFFIXES, FLAGS, SPENDING, WHOLE, CustSegError, DataError, ParameterError, SchemaError, printable
 from .files import write_table
+from .columns import KAGGLE_MAP
 from .response import check_money, expected_profit
 from .scoring import Segmenter, score_file, select_targets
 from .campaigns import campaign_plan, profit_curve
@@ -76,6 +78,35 @@ FIELDS = (
     Field("Complain", "Complained in the last 2 years", "Campaigns"))
 GROUP_TITLES = {"Household": "Household", "Spending": "Spending (last 2 years)",
                 "Channels": "Channels and activity", "Campaigns": "Campaigns and service"}
+
+# %% ../nbs/15_page.ipynb #252aa3af
+_ROLE_OF = {"Year_Birth": "birth_year", "Income": "income", "Kidhome": "kids", "Teenhome": "kids", "Dt_Customer": "enrolled",
+            "Recency": "recency", "NumDealsPurchases": "deals", "NumWebVisitsMonth": "web_visits", "Complain": "complain",
+            "Education": "categorical", "Marital_Status": "categorical"} | {f"AcceptedCmp{i}": "campaigns" for i in range(1, 6)}
+
+def fields_for(manifest) -> tuple[Field, ...]:
+    "The form's inputs for a model: `FIELDS` for the Kaggle file; for a file with its own columns, those it has, in its words."
+    cmap, words = manifest.column_map, manifest.data.get("words")
+    if cmap == KAGGLE_MAP or not words: return FIELDS
+    missing, named = set(manifest.data.get("missing_roles", [])), {**words["spending"], **words["channels"]}
+    c = cmap.columns
+    kids = c.get("kids", [])
+    label = dict(zip(CATEGORICAL, c.get("categorical", [])))  # a categorical slot is labelled with the file's column
+    out = []
+    for f in FIELDS:
+        role = _ROLE_OF.get(f.column)
+        if role in missing: continue
+        if f.column.startswith("AcceptedCmp") and int(f.column[-1]) > len(c.get("campaigns", [])): continue
+        if f.column == "Teenhome" and len(kids) != 2: continue
+        if f.column in CATEGORICAL and f.column not in label: continue
+        if f.group in ("Spending", "Channels") and f.column in SPENDING + CHANNELS:
+            if f.column not in named: continue
+            word = named[f.column]
+            f = Field(f.column, (word if f.column in SPENDING else f"{word} purchases").capitalize(), f.group, f.low, f.high, f.step)
+        elif f.column in label: f = Field(f.column, str(label[f.column]).capitalize(), f.group, f.low, f.high, f.step)
+        elif f.column == "Kidhome" and len(kids) != 2: f = Field(f.column, "Children at home", f.group, f.low, f.high, f.step)
+        out.append(f)
+    return tuple(out)
 
 # %% ../nbs/15_page.ipynb #665d0c46
 def median_customer(train:pd.DataFrame, # cleaned training customers (`manifest.load("train")`)
@@ -136,14 +167,15 @@ class CustomerForm:
     "The one-customer inputs, grouped in an accordion and pre-filled with a typical customer."
     def __init__(self, defaults:Mapping, # column → starting value (`median_customer`)
                  categories:Mapping[str, Sequence[str]], # choices for Education and Marital_Status
+                 fields:Sequence[Field]=FIELDS, # the inputs shown (`fields_for`); the others send their default
                 ):
-        self.defaults = dict(defaults)
+        self.defaults, self.fields = dict(defaults), tuple(fields)
         self.inputs = {f.column: _input(f, list(dict.fromkeys([*categories.get(f.column, []), str(defaults[f.column])])))
-                       for f in FIELDS}
+                       for f in self.fields}
         self.reset()
         groups = list(GROUP_TITLES)
         self.widget = widgets.Accordion(
-            children=[widgets.VBox([self.inputs[f.column] for f in FIELDS if f.group == g]) for g in groups],
+            children=[widgets.VBox([self.inputs[f.column] for f in self.fields if f.group == g]) for g in groups],
             titles=tuple(GROUP_TITLES[g] for g in groups), selected_index=0)
 
     def __getitem__(self, column:str) -> widgets.Widget: return self.inputs[column]
@@ -154,7 +186,8 @@ class CustomerForm:
 
     def values(self) -> dict:
         "The inputs as they stand (flags as 0/1, the date as a date)."
-        return {c: int(w.value) if c in FLAGS else w.value for c, w in self.inputs.items()}
+        values = {**self.defaults, **{c: w.value for c, w in self.inputs.items()}}  # an input not shown sends its default
+        return {c: int(v) if c in FLAGS else v for c, v in values.items()}
 
     def record(self) -> dict:
         "The customer in the Kaggle format, after the cross-input checks."
@@ -228,7 +261,7 @@ class ScoringPage:
         train = self.manifest.load("train")
         self.ranges = training_ranges(train)
         self.pca, self.points = self.segmenter.pca, self.segmenter.points
-        self.form = CustomerForm(median_customer(train), categories_of(train))
+        self.form = CustomerForm(median_customer(train), categories_of(train), fields_for(self.manifest))
         self.widget = widgets.VBox([self._header(), widgets.Tab(
             children=[self._customer_tab(), self._file_tab(), widgets.HTML(about_html(self.manifest))],
             titles=("One customer", "A file of customers", "About the model"))])
@@ -266,7 +299,9 @@ class ScoringPage:
         self.file_message.add_class("custseg-file-message"); self.download.add_class("custseg-download-box")
         self.preview.add_class("custseg-preview"); self.drift.add_class("custseg-drift-box")
         self.counts = widgets.Image(format="png", layout=widgets.Layout(display="none", margin="0 24px 0 0"))
-        intro = widgets.HTML(f"<div>A customer file in the Kaggle format (29 columns; tab-, comma- or semicolon-separated, "
+        layout = ("in the Kaggle format (29 columns" if self.segmenter.column_map == KAGGLE_MAP else
+                  f"with the columns of {printable(self.segmenter.column_map.source)} (as the model was trained on them")
+        intro = widgets.HTML(f"<div>A customer file {html.escape(layout)}; tab-, comma- or semicolon-separated, "
                              f"or Parquet), up to {self.max_upload_bytes/1024**2:.0f} MB. Every customer gets a segment; "
                              f"the file is compared with the training data.</div>")
         return widgets.VBox([intro, self.upload, self.file_message, self.download, self._campaign_panel(),

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['STYLE', 'PROFILE_ROWS', 'SOURCE_WORDS', 'METRIC_WORDS', 'customer_action', 'message_html', 'confidence_bar',
-           'profile_table', 'reasons_html', 'response_card', 'customer_html', 'png', 'plot_segment_map', 'map_png',
-           'frame_html', 'table_html', 'counts_png', 'drift_html', 'download_link', 'campaign_table', 'campaign_html',
-           'profit_curve_png', 'response_html', 'trained_on', 'about_html']
+           'profile_rows', 'profile_table', 'reasons_html', 'response_card', 'customer_html', 'png', 'plot_segment_map',
+           'map_png', 'frame_html', 'table_html', 'counts_png', 'drift_html', 'download_link', 'campaign_table',
+           'campaign_html', 'profit_curve_png', 'response_html', 'trained_on', 'about_html']
 
 # %% ../nbs/14_render.ipynb #d20ca4a6
 import base64
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .schema import CHANNEL_WORDS, PRODUCT_WORDS
 from .model import Manifest
 from .response import expected_responders
 from .scoring import OUT_OF_FOLD
@@ -73,14 +74,35 @@ def confidence_bar(confidence:float) -> str:
             f' <b class="custseg-confidence">{pct:.0f}%</b>')
 
 # %% ../nbs/14_render.ipynb #d96437bf
+_ROW_ROLES = {"Income_median": "income", "Age": "birth_year", "Children": "kids", "Recency": "recency", "Deals_Share": "deals",
+              "response_rate": "response"}  # a row about a role a column map leaves out is not shown
+_CHANNEL_ROWS = {"Share_Web": "NumWebPurchases", "Share_Catalog": "NumCatalogPurchases", "Share_Store": "NumStorePurchases"}
+
+def profile_rows(manifest:Mapping|None=None, # the model's manifest (its `words` and `missing_roles`); None: the Kaggle file's rows
+                ) -> tuple:
+    "`PROFILE_ROWS` for a model: the Kaggle file's; for a file with its own columns, the roles it has, its channels in its words."
+    words = (manifest or {}).get("words") if manifest is not None else None
+    missing = set((manifest or {}).get("missing_roles") or [])
+    if not words or (not missing and words["channels"] == dict(CHANNEL_WORDS) and words["spending"] == dict(PRODUCT_WORDS)): return PROFILE_ROWS
+    out = []
+    for key, label, fmt in PROFILE_ROWS:
+        if _ROW_ROLES.get(key) in missing: continue
+        if key in _CHANNEL_ROWS:
+            if _CHANNEL_ROWS[key] not in words["channels"]: continue
+            label = f"{words['channels'][_CHANNEL_ROWS[key]]} share of purchases"
+        if key == "Total_Spending_median": label = "median spending"
+        out.append((key, label, fmt))
+    return tuple(out)
+
 def profile_table(segment:Mapping, # one entry of manifest["segments"]
                   base:Mapping, # manifest["base_profile"]
+                  rows:Sequence=PROFILE_ROWS, # which numbers, in what words (`profile_rows`)
                  ) -> str:
     "The segment's profile beside the whole customer base, as an HTML table; ages with the year they are measured in."
     year = base.get("Age_year", float("nan"))
     when = f"in {year:.0f}" if np.isfinite(year) else "(year not recorded)"  # models saved before the base kept it
     rows = "".join(f"<tr><td>{label.format(when=when)}</td><td>{fmt.format(segment['profile'][key])}</td><td>{fmt.format(base[key])}</td></tr>"
-                   for key, label, fmt in PROFILE_ROWS)
+                   for key, label, fmt in rows)
     return (f'<table class="custseg-table"><tr><th></th><th>this segment</th><th>all customers</th></tr>'
             f'<tr><td>customers</td><td>{segment["size"]:,} ({segment["share"]:.0%})</td><td>{base.get("size", 0):,.0f}</td></tr>'
             f"{rows}</table>")
@@ -133,7 +155,7 @@ def customer_html(row:Mapping, # one row of `Segmenter.predict`
             f"<h4>Why this segment rather than the runner-up</h4>{reasons_html(reasons)}{response_card(response)}"
             f"<h4>Recommended action</h4><div class='custseg-action'>{html.escape(todo)}</div><div>{action}</div>"
             f'<div class="custseg-muted" style="font-size:12px">Evidence: {html.escape(seg["evidence"])}</div>'
-            f"<h4>Segment profile</h4>{profile_table(seg, manifest['base_profile'])}</div>")
+            f"<h4>Segment profile</h4>{profile_table(seg, manifest['base_profile'], profile_rows(getattr(manifest, 'data', manifest)))}</div>")
 
 # %% ../nbs/14_render.ipynb #8c7aa611
 def png(fig:Figure) -> bytes:
