@@ -8,9 +8,9 @@ __all__ = ['logger', 'PACKAGE_DIR', 'PROJECT_ROOT', 'MIN_CUSTOMERS', 'MIN_DISTIN
            'render_readme', 'check_reportable', 'report_model', 'ReportData', 'report_data', 'money', 'gain', 'mpl',
            'readable_rule', 'png_uri', 'img', 'esc', 'segment_facts', 'size_chart', 'mix_chart', 'card_chart',
            'response_chart', 'ranking_curves', 'gains_roc_chart', 'calibration_table', 'calibration_chart',
-           'profit_table', 'paying_contacts', 'profit_chart', 'k_chart', 'compare_feature_sets', 'table', 'how_sure',
-           'summary_html', 'card_html', 'quality_rows', 'decile_rows', 'campaigns_html', 'duplicates',
-           'changes_by_column', 'quality_html', 'methods_html', 'build_report', 'render_report']
+           'profit_table', 'paying_contacts', 'profit_chart', 'k_chart', 'candidate_sets', 'compare_feature_sets',
+           'table', 'how_sure', 'summary_html', 'card_html', 'quality_rows', 'decile_rows', 'campaigns_html',
+           'duplicates', 'changes_by_column', 'quality_html', 'methods_html', 'build_report', 'render_report']
 
 # %% ../nbs/17_report.ipynb #40b327c9
 import importlib.util
@@ -35,7 +35,7 @@ from .schema import CHANNELS, CustSegError, CHANNEL_WORDS, DataError, PRODUCT_WO
 from .files import load_customers, sha256_file, write_atomically
 from .cleaning import clean_report
 from .clustering import compare_algorithms, oob_stability, silhouette
-from .features import CANDIDATE_FEATURE_SETS, CLUSTER_FEATURES
+from .features import CANDIDATE_FEATURE_SETS, CHANNEL_SHARE_NAMES, CLUSTER_FEATURES, SHARE_NAMES
 from .segments import wilson_interval
 from .model import Manifest
 from .response import expected_responders
@@ -143,6 +143,17 @@ class ReportData:
     @property
     def k(self) -> int: return int(self.manifest["k"])
 
+    @property
+    def words(self) -> dict:
+        "The file's words by Kaggle column: {'spending': {...}, 'channels': {...}} (the Kaggle words for a model from before maps)."
+        return self.manifest.data.get("words") or {"spending": dict(PRODUCT_WORDS), "channels": dict(CHANNEL_WORDS)}
+
+    @property
+    def share_words(self) -> dict:
+        "Share feature → its word (`Share_Wines` → 'wine'), for the columns the file has."
+        return ({SHARE_NAMES[c]: w for c, w in self.words["spending"].items()}
+                | {CHANNEL_SHARE_NAMES[c]: w for c, w in self.words["channels"].items()})
+
 def report_data(manifest:Manifest, # the model (`report_model`)
                 name:str|None=None, # what to call the file; default the model's training source
                ) -> ReportData:
@@ -209,9 +220,13 @@ RULE_WORDS = {"Total_Spending": "spending over two years", "Share_Catalog": "cat
 
 MONEY_COLUMNS = ("Total_Spending", "Income")  # name-claim rules whose thresholds are amounts
 
-def readable_rule(rule:str, symbol:str="$") -> str:
+def readable_rule(rule:str, symbol:str="$",
+                  share_words:dict|None=None, # share feature → the file's word (`ReportData.share_words`); None: the Kaggle words
+                 ) -> str:
     "A name claim's rule in words, amounts with their currency: 'Total_Spending ≥ 822.3' → 'spending over two years ≥ $822'."
     out = re.sub(rf"\b({'|'.join(MONEY_COLUMNS)}) (≥|≤|>|<|==) (-?[\d.]+)\b", lambda m: f"{m[1]} {m[2]} {money(float(m[3]), symbol)}", rule)
+    for col, word in (share_words or {}).items():
+        out = re.sub(rf"\b{col}\b", f"{word}'s share of {'purchases' if col in CHANNEL_SHARE_NAMES.values() else 'spending'}", out)
     out = re.sub(r"Share_(Wines|Fruits|Meat|Fish|Sweets|Gold)", lambda m: f"{m.group(1).lower()}'s share of spending", out)
     for col, words in RULE_WORDS.items(): out = re.sub(rf"\b{col}\b", words, out)
     return out.replace(" == ", " = ")
@@ -247,8 +262,8 @@ def segment_facts(d:ReportData) -> pd.DataFrame:
                      "spending": g["Total_Spending"].median(), "age": g["Age"].median(), "children": (g["Children"] > 0).mean(),
                      "deals": g["NumDealsPurchases"].sum()/max(g["Total_Purchases"].sum(), 1),
                      "web_visits": g["NumWebVisitsMonth"].median(),
-                     **{f"product:{PRODUCT_WORDS[c]}": v for c, v in _mix(g, SPENDING).items()},
-                     **{f"channel:{CHANNEL_WORDS[c]}": v for c, v in _mix(g, CHANNELS).items()},
+                     **{f"product:{d.words['spending'][c]}": v for c, v in _mix(g, list(d.words["spending"])).items()},
+                     **{f"channel:{d.words['channels'][c]}": v for c, v in _mix(g, list(d.words["channels"])).items()},
                      "answered": len(answered), "responders": int(answered.sum()),
                      "response": answered.mean() if len(answered) else np.nan, "response_low": lo, "response_high": hi}
     return pd.DataFrame(rows).T.infer_objects()
@@ -456,16 +471,28 @@ def _matrix(engineered:pd.DataFrame, numeric, categorical) -> np.ndarray:
     parts += [pd.get_dummies(engineered[c].astype(str)).to_numpy("float64") for c in categorical]
     return np.ascontiguousarray(np.hstack(parts))
 
+def candidate_sets(manifest:Manifest) -> dict:
+    "The alternatives the report re-measures: `CANDIDATE_FEATURE_SETS` for the Kaggle file; the same moves on a mapped file's own features."
+    chosen, missing = tuple(manifest["features"]), set(manifest.data.get("missing_roles") or [])
+    if chosen == CLUSTER_FEATURES and not missing: return CANDIDATE_FEATURE_SETS
+    out = {}
+    if "birth_year" not in missing and "Age" not in chosen: out["+ Age"] = (chosen + ("Age",), ())
+    extra = tuple(f for f, role in (("Recency", "recency"), ("Customer_For_Days", "enrolled")) if role not in missing and f not in chosen)
+    if extra: out["+ Recency, tenure"] = (chosen + extra, ())
+    if "categorical" not in missing: out["+ Education one-hot"] = (chosen, ("Education",))
+    return out
+
 def compare_feature_sets(engineered:pd.DataFrame, # cleaned customers with engineered features
                          k:int, # number of segments
                          seed:int=0, # seed of the fits and resamples
                          n_boot:int=10, # resamples for the stability
                          sets:dict|None=None, # candidates; default `CANDIDATE_FEATURE_SETS`
+                         chosen:tuple|list=CLUSTER_FEATURES, # the model's features
                         ) -> pd.DataFrame:
     "Silhouette and out-of-bag stability of K-Means with `k` segments on the chosen features and each candidate set; `better` per `FEATURE_SET_RULE`."
     from sklearn.cluster import KMeans
     rows = {}
-    for name, (numeric, categorical) in {"chosen": (CLUSTER_FEATURES, ()), **(sets or CANDIDATE_FEATURE_SETS)}.items():
+    for name, (numeric, categorical) in {"chosen": (tuple(chosen), ()), **(CANDIDATE_FEATURE_SETS if sets is None else sets)}.items():
         X = _matrix(engineered, numeric, categorical)
         km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(X)
         rows[name] = {"features": len(numeric) + len(categorical), "silhouette": silhouette(X, km.labels_, seed=seed),
@@ -551,7 +578,7 @@ def card_html(d:ReportData, facts:pd.DataFrame, seg:dict, symbol:str="$") -> str
         f"{f.deals:.0%} of purchases made with a discount (all: {base.deals:.0%})",
         f"accepted the last campaign: {_pct_interval(f)} (all: {base.response:.0%})"]
     claims = [{"phrase in the name": ("the whole name (every phrase at once)" if c["phrase"] == "the whole name" else c["phrase"]),
-               "rule": readable_rule(c["rule"], symbol), "holds for members": f"{c['members']:.0%}",
+               "rule": readable_rule(c["rule"], symbol, d.share_words), "holds for members": f"{c['members']:.0%}",
                "holds for all customers": f"{c['base']:.0%}"} for c in seg.get("name_claims", [])]
     return (f'<div class="card"><h3>{seg["id"]}. {esc(seg["name"])} — {f.customers:,.0f} customers ({f.share:.0%})</h3>'
             f"<p><b>What to do:</b> {esc(seg['recommendation'])}.</p><ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
@@ -695,7 +722,8 @@ ALGORITHM_ROWS = 1_000  # customers the algorithm comparison runs on (agglomerat
 def methods_html(d:ReportData, comparison:pd.DataFrame) -> str:
     "(e) Methods: the features and why, the number of segments against the null and stability, other algorithms, other feature sets."
     man = d.manifest
-    feats = [{"feature": f, "what it measures": FEATURE_LABELS.get(f, f)} for f in man["features"] + man.data.get("categorical_features", [])]
+    labels = FEATURE_LABELS | {s: f"{w}'s share of {'purchases' if s in CHANNEL_SHARE_NAMES.values() else 'spending'}" for s, w in d.share_words.items()}
+    feats = [{"feature": f, "what it measures": labels.get(f, f)} for f in man["features"] + man.data.get("categorical_features", [])]
     sweep = pd.DataFrame(man["k_selection"]["sweep"])
     algos = compare_algorithms(d.X, d.k, rows=ALGORITHM_ROWS)
     arows = [{"algorithm": name, "segments": f"{r.segments:.0f}", "unassigned": f"{r['noise share']:.0%}",
@@ -722,7 +750,7 @@ def build_report(d:ReportData, # `report_data` output
     "The report's HTML: summary, segment cards, campaigns, data quality, methods — every number computed from `d`."
     with threadpool_limits(1):  # many small fits: one thread each is several times faster than oversubscribed BLAS/OpenMP
         facts = segment_facts(d)
-        comparison = compare_feature_sets(d.engineered, d.k)
+        comparison = compare_feature_sets(d.engineered, d.k, sets=candidate_sets(d.manifest), chosen=d.manifest["features"])
         cards = [card_html(d, facts, s, symbol) for s in d.manifest["segments"] if s["id"] in facts.index]
         tail = [campaigns_html(d, facts, symbol), quality_html(d, symbol), methods_html(d, comparison)]
     better = [n for n in comparison.index if comparison.loc[n, "better"]]
