@@ -63,7 +63,6 @@ def main(argv:Sequence[str]|None=None, # arguments after `custseg`; default: sys
         ) -> int:
     "Entry point of the `custseg` console script; returns the exit status."
     args, hook = None, sys.unraisablehook
-    if "jsonschema" not in sys.modules: sys.modules.setdefault("rfc3987_syntax", None)  # see below: no command validates IRIs
     sys.unraisablehook = _interrupt_again(hook)  # else a Ctrl-C during an import is printed as "Exception ignored" and lost
     try:  # Ctrl-C is a clean exit 130 at any moment, parsing and logging set-up included
         args = build_parser().parse_args(argv)

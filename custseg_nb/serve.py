@@ -4,9 +4,8 @@
 
 # %% auto #0
 __all__ = ['logger', 'WEBSOCKET_MAX_BYTES', 'PAGE_NOTEBOOK', 'PAGE_TITLE', 'KERNEL_IDLE_SECONDS', 'MAX_PAGES', 'KERNEL_MANAGER',
-           'PR_SET_PDEATHSIG', 'LISTENING', 'SKIPPED_MODULE', 'write_page_notebook', 'kernel_culling', 'page_limits',
-           'busy_message', 'PageKernelManager', 'write_voila_setup', 'voila_command', 'check_port', 'dies_with_parent',
-           'serve']
+           'PR_SET_PDEATHSIG', 'LISTENING', 'write_page_notebook', 'kernel_culling', 'page_limits', 'busy_message',
+           'PageKernelManager', 'write_voila_setup', 'voila_command', 'check_port', 'dies_with_parent', 'serve']
 
 # %% ../nbs/16_serve.ipynb #e6bff86f
 import ctypes
@@ -213,9 +212,6 @@ def _run_until_stopped(cmd:list[str], env:Mapping[str, str], cwd:Path, port:int,
         log.join(timeout=5)
         if previous is not None: signal.signal(signal.SIGTERM, previous)
 
-SKIPPED_MODULE = ('raise ImportError("skipped by custseg: the page validates no IRIs, and building this grammar costs 3.5 s of CPU '
-                  'at every start")\n')  # rfc3987_syntax, which jsonschema imports if it can (its IRI format check) when Voila starts
-
 def serve(port:int=8866, # port on 127.0.0.1
           artifacts:str|Path="artifacts", # trained model folder, from `custseg train`
          ) -> int:
@@ -230,10 +226,7 @@ def serve(port:int=8866, # port on 127.0.0.1
         write_voila_setup(setup, idle_seconds, max_pages)
         notebook = write_page_notebook(setup, artifacts)
         (setup/"tmp").mkdir()
-        (setup/"skip").mkdir()
-        (setup/"skip"/"rfc3987_syntax.py").write_text(SKIPPED_MODULE)
         env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(p for p in (str(setup), os.environ.get("JUPYTER_PATH")) if p),
-               "PYTHONPATH": os.pathsep.join(p for p in (str(setup/"skip"), os.environ.get("PYTHONPATH")) if p),
                "PYTHONSAFEPATH": "1", "TMPDIR": str(setup/"tmp")}  # kernels import nothing from a working folder; temp files go with setup
         ready = lambda: logger.info("scoring page for the model in %s: http://127.0.0.1:%d/ (Ctrl-C to stop; at most %d pages "
                                     "open at once, a closed page's kernel shut down within %d s)", artifacts, port, max_pages, idle_seconds)

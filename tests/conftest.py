@@ -27,7 +27,8 @@ OUTPUT = ROOT/"test-output"  # screenshots and files the tests leave for humans 
 
 # the fewest resamples the training settings allow, for tests about a training's files, races, kills and inputs rather
 # than its statistics: such a training takes about a second instead of ten
-QUICK = ("--set", "n_boot=2", "--set", "null_draws=1", "--set", "response_folds=2", "--set", "calibration_draws=5")
+QUICK_SETTINGS = {"n_boot": 2, "null_draws": 1, "response_folds": 2, "calibration_draws": 5, "drift_draws": 200}  # as `train(**QUICK_SETTINGS)`
+QUICK = tuple(a for name, value in QUICK_SETTINGS.items() for a in ("--set", f"{name}={value}"))  # as `custseg train` options
 
 
 def interruptible() -> None:
@@ -190,6 +191,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def get(url:str, timeout:float=240) -> tuple[int, str]:
+    "Status and body of a GET (Voila answers once the page notebook has run)."
+    import urllib.error, urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r: return r.status, r.read().decode()
+    except urllib.error.HTTPError as e: return e.code, e.read().decode()
 
 
 class AppServer:

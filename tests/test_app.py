@@ -31,13 +31,8 @@ def open_page(app_server, browser):
 
 @pytest.fixture(scope="module")
 def page(app_server, browser):
-    "One page used by the tests here in turn, as one marketer would use it (a page load starts a kernel: seconds each)."
-    with open_page(app_server, browser) as pg: yield pg
-
-
-@pytest.fixture
-def fresh_page(app_server, browser):
-    "A page of its own, for a test that starts from an untouched page."
+    """One page used by the tests here in turn, in this file's order, as one marketer would use it (a page load starts a
+    kernel: seconds each): a single customer, then the campaign panel from before its first file, then more files."""
     with open_page(app_server, browser) as pg: yield pg
 
 
@@ -75,53 +70,6 @@ def test_score_one_customer(app_server, page, output_dir, capsys):
     assert_offline(page)
 
 
-def test_score_a_file_and_download_it(app_server, page, tmp_path, output_dir):
-    manifest = Manifest.read(app_server.artifacts)
-    customers = write_customers(synth_customers(25, seed=3), tmp_path/"march.csv")
-    page.get_by_role("tab", name="A file of customers").click()
-    upload(page, customers)
-    link = page.locator(".custseg-download-box a.custseg-download")  # the scored file (the campaign panel has its own link)
-    link.wait_for(timeout=60_000)
-    assert "Scored 25 customers from march.csv" in page.locator(".custseg-file-message").inner_text()
-    with page.expect_download() as download: link.click()
-    assert download.value.suggested_filename == "march_scored.csv"
-    scored = pd.read_csv(download.value.path())
-    assert len(scored) == 25
-    assert list(scored.columns[:6]) == ["ID", "segment", "segment_name", "confidence", "runner_up", "outlier"]
-    assert scored.segment.between(0, manifest["k"] - 1).all()
-    assert (scored.segment_name == scored.segment.map(dict(enumerate(manifest.segment_names)))).all()
-    assert scored.confidence.between(0, 1).all()
-    page.locator(".custseg-drift-box h4").first.wait_for()
-    page.locator(".custseg-page").screenshot(path=output_dir/"app_file.png")
-    assert_offline(page)
-
-
-def test_broken_files_give_a_message_and_the_page_keeps_working(page, tmp_path, output_dir):
-    good = write_customers(synth_customers(10, seed=4), tmp_path/"good.csv")
-    lines = good.read_text().split("\n")
-    header = lines[0].split("\t")
-    cells = lines[2].split("\t"); cells[header.index("Income")] = "lots"
-    broken = tmp_path/"broken.csv"
-    broken.write_text("\n".join(lines[:2] + ["\t".join(cells)] + lines[3:]))
-    big = tmp_path/"big.csv"  # over the 5 MB limit and Voila's default 10 MB websocket cap (serve raises it): a message
-    big.write_bytes(lines[0].encode() + b"\n" + b"x"*(12*1024*1024))
-    message = page.locator(".custseg-file-message")
-    page.get_by_role("tab", name="A file of customers").click()
-
-    upload(page, broken)
-    page.get_by_text("column 'Income' has text 'lots' in line 3").wait_for(timeout=30_000)
-    assert "Traceback" not in page.content()
-    assert message.inner_text().count("\n") == 0  # one line
-    page.locator(".custseg-page").screenshot(path=output_dir/"app_broken_file.png")
-
-    upload(page, big)
-    page.get_by_text("the page takes files up to 5 MB").wait_for(timeout=60_000)
-
-    upload(page, good)  # the page still works
-    page.get_by_text("Scored 10 customers from good.csv").wait_for(timeout=60_000)
-    assert_offline(page)
-
-
 def shown_plan(page) -> dict:
     "The campaign panel's figures, by the classes the page gives them."
     return {k: page.locator(f".custseg-campaign-box .custseg-campaign-{k}").inner_text()
@@ -137,9 +85,8 @@ def plan_words(plan) -> dict:
             "profit": f"{f.profit[0]:,.0f}", "profit-interval": f"(95% interval {f.profit[1]:,.0f} to {f.profit[2]:,.0f})"}
 
 
-def test_campaign_panel_depth_money_and_one_segment(app_server, fresh_page, tmp_path, output_dir):
+def test_campaign_panel_depth_money_and_one_segment(app_server, page, tmp_path, output_dir):
     from playwright.sync_api import expect
-    page = fresh_page
     seg = Segmenter.load(app_server.artifacts)
     customers = write_customers(synth_customers(60, seed=3), tmp_path/"april.csv")
     ranked = seg.targets(customers)  # what the page should show, computed here on the same file
@@ -191,6 +138,56 @@ def test_campaign_panel_depth_money_and_one_segment(app_server, fresh_page, tmp_
     assert message.inner_text().count("\n") == 0 and "Traceback" not in page.content()
     assert page.locator(".custseg-campaign-box .custseg-campaign-contacts").count() == 0
     page.locator(".custseg-page").screenshot(path=output_dir/"app_campaign_bad_amount.png")
+    cost_box.fill(f"{cost:g}"); cost_box.press("Enter")  # the amount put right, as a marketer would: the page goes on to the next tests
+    contacts.wait_for(timeout=30_000)
+    assert_offline(page)
+
+
+def test_score_a_file_and_download_it(app_server, page, tmp_path, output_dir):
+    manifest = Manifest.read(app_server.artifacts)
+    customers = write_customers(synth_customers(25, seed=3), tmp_path/"march.csv")
+    page.get_by_role("tab", name="A file of customers").click()
+    upload(page, customers)
+    link = page.locator(".custseg-download-box a.custseg-download")  # the scored file (the campaign panel has its own link)
+    page.locator(".custseg-file-message", has_text="march.csv").wait_for(timeout=60_000)  # this file's, not an earlier file's
+    link.wait_for(timeout=60_000)  # set after the message
+    assert "Scored 25 customers from march.csv" in page.locator(".custseg-file-message").inner_text()
+    with page.expect_download() as download: link.click()
+    assert download.value.suggested_filename == "march_scored.csv"
+    scored = pd.read_csv(download.value.path())
+    assert len(scored) == 25
+    assert list(scored.columns[:6]) == ["ID", "segment", "segment_name", "confidence", "runner_up", "outlier"]
+    assert scored.segment.between(0, manifest["k"] - 1).all()
+    assert (scored.segment_name == scored.segment.map(dict(enumerate(manifest.segment_names)))).all()
+    assert scored.confidence.between(0, 1).all()
+    page.locator(".custseg-drift-box h4").first.wait_for()
+    page.locator(".custseg-page").screenshot(path=output_dir/"app_file.png")
+    assert_offline(page)
+
+
+def test_broken_files_give_a_message_and_the_page_keeps_working(page, tmp_path, output_dir):
+    good = write_customers(synth_customers(10, seed=4), tmp_path/"good.csv")
+    lines = good.read_text().split("\n")
+    header = lines[0].split("\t")
+    cells = lines[2].split("\t"); cells[header.index("Income")] = "lots"
+    broken = tmp_path/"broken.csv"
+    broken.write_text("\n".join(lines[:2] + ["\t".join(cells)] + lines[3:]))
+    big = tmp_path/"big.csv"  # over the 5 MB limit and Voila's default 10 MB websocket cap (serve raises it): a message
+    big.write_bytes(lines[0].encode() + b"\n" + b"x"*(12*1024*1024))
+    message = page.locator(".custseg-file-message")
+    page.get_by_role("tab", name="A file of customers").click()
+
+    upload(page, broken)
+    page.get_by_text("column 'Income' has text 'lots' in line 3").wait_for(timeout=30_000)
+    assert "Traceback" not in page.content()
+    assert message.inner_text().count("\n") == 0  # one line
+    page.locator(".custseg-page").screenshot(path=output_dir/"app_broken_file.png")
+
+    upload(page, big)
+    page.get_by_text("the page takes files up to 5 MB").wait_for(timeout=60_000)
+
+    upload(page, good)  # the page still works
+    page.get_by_text("Scored 10 customers from good.csv").wait_for(timeout=60_000)
     assert_offline(page)
 
 

@@ -3,7 +3,7 @@ import csv
 import json
 
 import pytest
-from conftest import custseg, interruptible, run
+from conftest import QUICK, QUICK_SETTINGS, custseg, interruptible, run
 
 
 def test_unknown_subcommand_is_a_one_line_usage_error():
@@ -36,8 +36,9 @@ def kaggle_files(tmp_path_factory):
 
 
 def test_train_on_the_embedded_sample(model, tmp_path):
-    "The console script, as the README's main command runs it: it prints the summary once and makes the tests' shared model."
-    r = custseg("train", "--out", tmp_path/"artifacts")
+    """`custseg train`, as the README's main command runs it: it prints the summary once and makes the tests' shared model.
+    Run in this process (`run`: the console script's own start-up is tested by `test_version` and the Ctrl-C tests)."""
+    r = run("train", "--out", tmp_path/"artifacts")
     assert r.returncode == 0, r.stderr
     manifest = json.loads((tmp_path/"artifacts"/"manifest.json").read_text())
     shared = json.loads((model/"manifest.json").read_text())
@@ -50,10 +51,12 @@ def test_train_on_the_embedded_sample(model, tmp_path):
 
 
 def test_train_on_a_kaggle_format_file(tmp_path, kaggle_files):
-    r = run("train", "--data", kaggle_files["fresh"], "--k", "4", "--seed", "3", "--out", tmp_path/"m")
+    "The file, K, seed and the settings given are the model's (the fewest resamples: the file's reading is on trial, not the statistics)."
+    r = run("train", "--data", kaggle_files["fresh"], "--k", "4", "--seed", "3", "--out", tmp_path/"m", *QUICK)
     assert r.returncode == 0, r.stderr
     manifest = json.loads((tmp_path/"m"/"manifest.json").read_text())
     assert (manifest["k"], manifest["seed"], manifest["training_data"]["rows"]) == (4, 3, 1500)
+    assert {name: manifest["train_config"][name] for name in QUICK_SETTINGS} == QUICK_SETTINGS
 
 
 def test_score_writes_the_contract_columns_beside_the_input(model, kaggle_files):

@@ -1,4 +1,8 @@
-"""`custseg score --dask`: a folder of partitions scored by a local Dask cluster gives the in-memory answer; its errors are one line."""
+"""`custseg score --dask`: a folder of partitions scored by a local Dask cluster gives the in-memory answer; its errors are one line.
+
+The console script starts its own cluster once (`--dask local`: the answer); the errors are checked in this process
+(`run`) against a cluster started here and given by its address, as a user's scheduler would be: a worker process
+reads the files, and its errors come back to the command."""
 import pytest
 from conftest import custseg, run
 
@@ -16,6 +20,13 @@ def partitions(tmp_path_factory):
     return folder, whole
 
 
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    "A running `LocalCluster` (`scale.local_cluster`, as `--dask local` makes, with one worker process), for `--dask ADDRESS`."
+    from custseg_nb.scale import local_cluster
+    with local_cluster(workers=1, scratch=tmp_path_factory.mktemp("dask-scratch")) as c: yield c
+
+
 def test_score_with_dask_local_gives_the_in_memory_answer(model, partitions):
     import pandas as pd
     from custseg_nb.scoring import Segmenter
@@ -31,8 +42,9 @@ def test_score_with_dask_local_gives_the_in_memory_answer(model, partitions):
     pd.testing.assert_frame_equal(pd.read_parquet(scored), expected, check_exact=True)
 
 
-def test_score_with_dask_errors_are_one_line_with_exit_2(model, partitions, tmp_path):
+def test_score_with_dask_errors_are_one_line_with_exit_2(model, partitions, cluster, tmp_path):
     import shutil
+    import dask
     out = model
     folder, whole = partitions
     bad = tmp_path/"bad"
@@ -42,7 +54,7 @@ def test_score_with_dask_errors_are_one_line_with_exit_2(model, partitions, tmp_
     cells[4] = b"lots"  # Income of the file's 8th customer (line 9)
     lines[8] = b"\t".join(cells)
     (bad/"day-1.csv").write_bytes(b"\r\n".join(lines))
-    r = custseg("score", bad, "-o", tmp_path/"scored", "--artifacts", out, "--dask", "local")
+    r = run("score", bad, "-o", tmp_path/"scored", "--artifacts", out, "--dask", cluster.scheduler_address)  # a worker reads it
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.strip().splitlines() == [
         f"custseg: error: file 'day-1.csv': column 'Income' has text 'lots' in line 9 (ID {whole.ID[1000 + 7]}); expected a number"]
@@ -51,8 +63,8 @@ def test_score_with_dask_errors_are_one_line_with_exit_2(model, partitions, tmp_
     r = run("score", tmp_path/"empty", "--artifacts", out, "--dask", "local")
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         f"custseg: error: no customer files (.csv, .tsv, .txt, .parquet, .pq) found in '{tmp_path/'empty'}'"]
-    r = custseg("score", folder, "-o", tmp_path/"x", "--artifacts", out, "--dask", "tcp://127.0.0.1:9",
-                env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):  # nothing listens there: give up after 2 s, not 30
+        r = run("score", folder, "-o", tmp_path/"x", "--artifacts", out, "--dask", "tcp://127.0.0.1:9")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.startswith("custseg: error: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'")
     r = run("score", folder, "--artifacts", tmp_path/"nothing", "--dask", "local")

@@ -1,49 +1,56 @@
 """Faults around `custseg app`, each on a real server: page kernels nobody reclaims, more pages than the machine
-should hold, and the server killed with SIGKILL. Plain HTTP GETs start page kernels, as any web page the user visits
-could; a server's kernels are its `ipykernel_launcher` processes. Server logs go to test-output/."""
+should hold, a working folder holding modules named like Voila's, and the server killed with SIGKILL. Plain HTTP GETs
+start page kernels, as any web page the user visits could; a server's kernels are its `ipykernel_launcher` processes.
+Server logs go to test-output/.
+
+The first three tests share one server (`app`: started in a folder of look-alike modules, with a short idle time and a
+low cap on pages), each leaving it without kernels; the kill test, last, kills it (`app` starts another for any later
+test). Two servers racing for one port are tested in test_faults_app_port.py."""
 import os
 import shutil
 import signal
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil  # installed with ipykernel and distributed
 import pytest
 
-from conftest import AppServer, free_port
+from conftest import AppServer, free_port, get
 from custseg_nb.serve import PAGE_NOTEBOOK, check_port
 
 IDLE_SECONDS = 6  # CUSTSEG_KERNEL_IDLE_SECONDS here: a closed page's kernel is shut down within 6 s (120 by default)
 MAX_PAGES = 2  # CUSTSEG_MAX_PAGES here (4 by default)
 SLACK = 10  # seconds on top, for a loaded machine
+LOOK_ALIKES = ("voila.py", "tornado.py", "voila_config.py", "ipykernel_launcher.py")  # in the server's working folder
 
 
 @pytest.fixture(scope="module")
-def artifacts(model):
-    "The session's model: every server here serves it."
-    return model
+def workdir(tmp_path_factory):
+    "The servers' working folder: a `voila.py`, a `tornado.py`, a `voila_config.py` and an `ipykernel_launcher.py`, each of which would leave its name in `ran/` if run."
+    folder = tmp_path_factory.mktemp("workdir")
+    marker = folder/"ran"
+    for name in LOOK_ALIKES: (folder/name).write_text(f"open({str(marker/name)!r}, 'w').close()\n")
+    marker.mkdir()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def servers(model, workdir, output_dir):
+    "`custseg app` servers of this module, by start order; every one is stopped at the end, even on failure."
+    started = []
+    yield started
+    for server in started: server.stop()
 
 
 @pytest.fixture
-def start_app(monkeypatch, output_dir):
-    "Start `custseg app` servers with extra environment variables; every one is stopped at the end, even on failure."
-    servers = []
-    def start(artifacts, name, **env):
-        for k, v in env.items(): monkeypatch.setenv(k, v)  # AppServer's process inherits this environment
-        servers.append(AppServer(free_port(), artifacts, output_dir/f"custseg_app_{name}.log"))
-        return servers[-1].wait_until_listening()
-    yield start
-    for server in servers: server.stop()
-
-
-def get(url:str, timeout:float=240) -> tuple[int, str]:
-    "Status and body of a GET (Voila answers once the page notebook has run)."
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r: return r.status, r.read().decode()
-    except urllib.error.HTTPError as e: return e.code, e.read().decode()
+def app(model, workdir, servers, output_dir):
+    "The module's running server (started in `workdir`, culling after IDLE_SECONDS, at most MAX_PAGES pages); a new one if a test killed it."
+    if not servers or servers[-1].proc.poll() is not None:
+        servers.append(AppServer(free_port(), model, output_dir/f"custseg_app_faults_{len(servers)}.log", cwd=workdir,
+                                 env={"CUSTSEG_KERNEL_IDLE_SECONDS": str(IDLE_SECONDS), "CUSTSEG_MAX_PAGES": str(MAX_PAGES)}))
+        servers[-1].wait_until_listening()
+    return servers[-1]
 
 
 def descendants(server:AppServer) -> list[psutil.Process]:
@@ -72,10 +79,9 @@ def wait_for(condition, timeout:float, step:float=0.5) -> float:
     return time.monotonic() - started
 
 
-def test_closed_pages_are_reclaimed_and_pages_are_capped(artifacts, start_app, capsys):
-    server = start_app(artifacts, "faults_kernels", CUSTSEG_KERNEL_IDLE_SECONDS=str(IDLE_SECONDS),
-                       CUSTSEG_MAX_PAGES=str(MAX_PAGES))
-    assert kernels(server) == []
+def test_closed_pages_are_reclaimed_and_pages_are_capped(app, capsys):
+    server = app
+    assert kernels(server) == []  # no page yet, no kernel (every test here leaves the server so)
     with ThreadPoolExecutor(MAX_PAGES) as pool:  # as many pages as allowed, at once
         pages = list(pool.map(get, [server.url]*MAX_PAGES))
     closed = time.monotonic()  # urllib never connects to a kernel: for the server these pages are gone
@@ -106,8 +112,15 @@ def test_closed_pages_are_reclaimed_and_pages_are_capped(artifacts, start_app, c
               f"{', '.join(f'{s:.1f}' for s in again)} s (CUSTSEG_KERNEL_IDLE_SECONDS={IDLE_SECONDS})")
 
 
-def test_kill_9_of_the_app_takes_voila_and_its_kernels_along(artifacts, start_app, capsys):
-    server = start_app(artifacts, "faults_kill")
+def test_the_working_folder_is_never_imported_by_the_page(app, workdir):
+    "`custseg app` started in a folder holding a `voila.py`, a `tornado.py` and a `voila_config.py` runs none of them."
+    assert get(app.url)[0] == 200  # the page renders: Voila and a kernel really ran from this folder
+    wait_for(lambda: kernels(app) == [], timeout=IDLE_SECONDS + 60)  # its kernel shut down too; and no kernel for the next test
+    assert sorted(p.name for p in (workdir/"ran").iterdir()) == []
+
+
+def test_kill_9_of_the_app_takes_voila_and_its_kernels_along(app, workdir, capsys):
+    server = app
     assert get(server.url)[0] == 200  # a page, so that there is a kernel too
     children = descendants(server)
     voila = named(children, "-m voila")
@@ -121,6 +134,7 @@ def test_kill_9_of_the_app_takes_voila_and_its_kernels_along(artifacts, start_ap
         _, alive = psutil.wait_procs(children, timeout=30)
         assert alive == [], f"left running after custseg app was killed: {[p.cmdline() for p in alive]}"
         check_port(server.port)  # a new `custseg app` could listen there
+        assert sorted(p.name for p in (workdir/"ran").iterdir()) == []  # Voila shut down without running the working folder's modules
         with capsys.disabled():
             print(f"\nkill -9 of custseg app → Voila and its kernel gone, port free, after {time.monotonic() - killed:.1f} s")
     finally:
@@ -129,46 +143,3 @@ def test_kill_9_of_the_app_takes_voila_and_its_kernels_along(artifacts, start_ap
             except psutil.NoSuchProcess: pass
         if setup.name.startswith("custseg-voila-"):  # a process killed with SIGKILL cannot remove its temporary folder
             shutil.rmtree(setup, ignore_errors=True)
-
-
-def test_the_working_folder_is_never_imported_by_the_page(model, tmp_path, output_dir):
-    "`custseg app` started in a folder holding a `voila.py`, a `tornado.py` and a `voila_config.py` runs none of them."
-    import subprocess
-    marker = tmp_path/"ran"
-    for name in ("voila.py", "tornado.py", "voila_config.py", "ipykernel_launcher.py"):
-        (tmp_path/name).write_text(f"open({str(marker/name)!r}, 'w').close()\n")
-    marker.mkdir()
-    server = AppServer(free_port(), model, output_dir/"custseg_app_hostile_folder.log", cwd=tmp_path)
-    try:
-        server.wait_until_listening()
-        assert get(server.url)[0] == 200  # the page renders: Voila and a kernel really ran from this folder
-    finally: server.stop()
-    assert sorted(p.name for p in marker.iterdir()) == []
-
-
-def test_two_apps_on_one_port_at_once_one_serves_the_other_says_so(model, tmp_path):
-    "Both check the port before either binds it: the one that loses the race prints one line, exits 2 and leaves nothing."
-    import subprocess, sys
-    from conftest import custseg_exe
-    port, scratch = free_port(), tmp_path/"tmp"
-    scratch.mkdir()
-    env = {**os.environ, "TMPDIR": str(scratch)}
-    procs = [subprocess.Popen([custseg_exe(), "app", "--port", str(port), "--artifacts", str(model)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env, start_new_session=True) for _ in range(2)]
-    try:
-        loser = None
-        deadline = time.monotonic() + 240
-        while loser is None and time.monotonic() < deadline:
-            loser = next((p for p in procs if p.poll() is not None), None)
-            time.sleep(0.1)
-        assert loser is not None, "neither custseg app stopped: both listening on one port?"
-        _, err = loser.communicate()
-        assert (loser.returncode, err) == (2, f"custseg: error: port {port} on 127.0.0.1 is already in use: choose another with --port\n")
-        winner = procs[1 - procs.index(loser)]
-        assert winner.poll() is None and get(f"http://127.0.0.1:{port}/")[0] == 200
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(timeout=30)
-    assert list(scratch.iterdir()) == []  # no voila_* folder, no setup folder: nothing left by either

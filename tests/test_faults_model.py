@@ -142,8 +142,11 @@ def test_a_hostile_manifest_is_refused_in_one_line(model, tmp_path):
 
 
 def test_two_trainings_into_one_folder_at_once(tmp_path, zygote):
+    from custseg_nb.files import write_customers
+    from custseg_nb.synth import synth_customers
+    data = write_customers(synth_customers(600, seed=3), tmp_path/"customers.csv")  # small: the race is between the saves
     out = tmp_path/"model"
-    procs = [zygote.start(*TRAIN, "--seed", seed, "--out", out) for seed in (1, 2)]  # two processes, one folder
+    procs = [zygote.start(*TRAIN, "--data", data, "--seed", seed, "--out", out) for seed in (1, 2)]  # two processes, one folder
     assert [proc.wait() for proc in procs] == [0, 0]
     manifest = Manifest.read(out)
     manifest.verify()

@@ -124,8 +124,9 @@ def test_customers_of_another_layout_with_an_orders_map(tmp_path):
          "ReturnShare": 0.5, "Spend_wine": 0.0, "Spend_cheese": 40.0, "Purchases_online": 0, "Purchases_shop": 1}]
     m = read_map(tmp_path/"c.columns.toml")
     assert (m.spending, m.channels) == ({"Spend_wine": "wine", "Spend_cheese": "cheese"}, {"Purchases_online": "online", "Purchases_shop": "shop"})
-    with pytest.raises(Exception, match="not yet supported: 2 spending categories"):  # training on it is issue 22's next step
-        apply_map(got, m)
+    laid, words = apply_map(got, m)  # two categories and two channels fill Kaggle slots in the shop's words, the rest is zeros
+    assert words == {"spending": {"MntWines": "wine", "MntFruits": "cheese"}, "channels": {"NumWebPurchases": "online", "NumStorePurchases": "shop"}}
+    assert (laid.MntFruits.tolist(), laid.MntMeatProducts.tolist(), laid.NumStorePurchases.tolist()) == ([10.0, 40.0], [0, 0], [1, 1])
 
 
 def test_customers_of_synthetic_uci_lines_with_iso_dates(tmp_path):
