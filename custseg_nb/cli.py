@@ -166,6 +166,9 @@ def _score(args) -> int:
         from custseg_nb.scale import dask_client, partition_files, score_dask
         logging.getLogger("distributed").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
         seg = Segmenter.load(args.artifacts)
+        if seg.map_for(args.input) is not None:
+            raise SchemaError(f"the model in '{args.artifacts}' was trained with a column map ({seg.column_map.source}): --dask reads "
+                              f"files in the Kaggle layout only; score its files one at a time without --dask")
         partition_files(args.input)  # no partitions → one line before any worker starts
         with dask_client(args.dask) as client:
             print(score_dask(args.input, args.output, segmenter=seg, client=client))
