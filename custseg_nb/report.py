@@ -112,17 +112,20 @@ def report_model(data:str|Path|None=None, # the customer file the report is abou
                 ) -> Manifest:
     "The model a report describes: the one in `artifacts` if trained on `data` (same sha256), else one trained on `data` in `workdir`."
     if data is None: return Manifest.read(artifacts or "artifacts")  # no model: the one-line 'run `custseg train` first'
-    raw = load_customers(data)  # a bad file fails here, in the data layer's words
+    digest = sha256_file(data) if Path(data).is_file() else None
+    try: manifest = Manifest.read(artifacts or "artifacts")
+    except CustSegError: manifest = None  # no usable model there: train one
+    if manifest is not None and manifest["training_data"]["sha256"] == digest:  # the model of this very file, read with its column map
+        check_reportable(load_customers(data, columns=manifest.column_map), f"'{Path(data).name}'")
+        return manifest
+    cmap = manifest.column_map if manifest is not None else None  # another file in the model's layout: read, and trained, with its map
+    raw = load_customers(data, columns=cmap)  # a bad file fails here, in the data layer's words
     check_reportable(raw, f"'{Path(data).name}'")
-    digest = sha256_file(data)
-    try:
-        manifest = Manifest.read(artifacts or "artifacts")
-        if manifest["training_data"]["sha256"] == digest: return manifest
-        if artifacts is not None: logger.info("the model in '%s' was trained on another file: training one on '%s'", artifacts, data)
-    except CustSegError: pass  # no usable model there: train one
+    if manifest is not None and artifacts is not None:
+        logger.info("the model in '%s' was trained on another file: training one on '%s'", artifacts, data)
     from custseg_nb.training import train
     logger.info("training a model on '%s' (%d customers) for the report", data, len(raw))
-    return train(data, out=workdir, progress=False)
+    return train(data, out=workdir, progress=False, columns=cmap)
 
 # %% ../nbs/17_report.ipynb #d807a33d
 @dataclass
