@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .schema import CHANNEL_WORDS, PRODUCT_WORDS, ArtifactError, CustSegError, ParameterError
+from .schema import CHANNEL_WORDS, PRODUCT_WORDS, REQUIRED, ArtifactError, CustSegError, ParameterError
 from .validation import check_record, validate_record
 from .files import atomic_output, customer_chunks, load_customers, neutralise_formulas, table_format, table_writer
 from .cleaning import CleaningRules
@@ -226,7 +226,7 @@ def map_for(self:Segmenter, customers, # a path or DataFrame
            ) -> ColumnMap|None:
     "The column map to read `customers` with: the model's, unless it is Kaggle's or `customers` is a table already in the Kaggle layout."
     if self.column_map == KAGGLE_MAP or customers is None: return None
-    if isinstance(customers, pd.DataFrame) and self.column_map.columns["id"] not in customers.columns: return None  # e.g. the model's own rows
+    if isinstance(customers, pd.DataFrame) and set(REQUIRED) <= set(map(str, customers.columns)): return None  # e.g. the model's own rows
     return self.column_map
 
 @patch
