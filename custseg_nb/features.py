@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['COUPLE_STATUSES', 'SHARE_NAMES', 'CHANNEL_SHARE_NAMES', 'SHARE_WORDS', 'ENGINEERED', 'CLUSTER_FEATURES',
-           'CLUSTER_CATEGORICALS', 'CANDIDATE_FEATURE_SETS', 'FeatureRules', 'cluster_features', 'FeatureScaling',
-           'MapProjection']
+           'CLUSTER_CATEGORICALS', 'CANDIDATE_FEATURE_SETS', 'share_words', 'FeatureRules', 'cluster_features',
+           'FeatureScaling', 'MapProjection']
 
 # %% ../nbs/06_features.ipynb #067df505
 from collections.abc import Collection, Mapping, Sequence
@@ -24,8 +24,13 @@ SHARE_NAMES = {"MntWines": "Share_Wines", "MntFruits": "Share_Fruits", "MntMeatP
                "MntFishProducts": "Share_Fish", "MntSweetProducts": "Share_Sweets", "MntGoldProds": "Share_Gold"}
 CHANNEL_SHARE_NAMES = {"NumWebPurchases": "Share_Web", "NumCatalogPurchases": "Share_Catalog",
                        "NumStorePurchases": "Share_Store"}
-SHARE_WORDS = ({SHARE_NAMES[c]: w for c, w in PRODUCT_WORDS.items()}
-               | {CHANNEL_SHARE_NAMES[c]: w for c, w in CHANNEL_WORDS.items()})  # share feature → product or channel word
+def share_words(words:Mapping|None=None, # a map's words by Kaggle column (`columns.map_words`); None: the Kaggle file's
+               ) -> dict[str, str]:
+    "Share feature → the product or channel word it is about (`Share_Wines` → 'wine'), for the columns a file has."
+    if words is None: words = {"spending": PRODUCT_WORDS, "channels": CHANNEL_WORDS}
+    return {SHARE_NAMES[c]: w for c, w in words["spending"].items()} | {CHANNEL_SHARE_NAMES[c]: w for c, w in words["channels"].items()}
+
+SHARE_WORDS = share_words()  # share feature → product or channel word
 ENGINEERED = (("Age", "Children", "Has_Children", "Family_Size", "Total_Spending", "Total_Purchases",
                "Customer_For_Days", "Campaigns_Accepted", "Deals_Share", "Log_Income", "Log_Total_Spending", "Log_Total_Purchases")
               + tuple(f"Log_{c}" for c in SPENDING) + tuple(SHARE_NAMES.values()) + tuple(CHANNEL_SHARE_NAMES.values()))

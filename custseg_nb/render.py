@@ -81,8 +81,8 @@ _CHANNEL_ROWS = {"Share_Web": "NumWebPurchases", "Share_Catalog": "NumCatalogPur
 def profile_rows(manifest:Mapping|None=None, # the model's manifest (its `words` and `missing_roles`); None: the Kaggle file's rows
                 ) -> tuple:
     "`PROFILE_ROWS` for a model: the Kaggle file's; for a file with its own columns, the roles it has, its channels in its words."
-    words = (manifest or {}).get("words") if manifest is not None else None
-    missing = set((manifest or {}).get("missing_roles") or [])
+    manifest = manifest or {}
+    words, missing = manifest.get("words"), set(manifest.get("missing_roles") or [])
     if not words or (not missing and words["channels"] == dict(CHANNEL_WORDS) and words["spending"] == dict(PRODUCT_WORDS)): return PROFILE_ROWS
     out = []
     for key, label, fmt in PROFILE_ROWS:

@@ -6,11 +6,12 @@
 __all__ = ['logger', 'PACKAGE_DIR', 'PROJECT_ROOT', 'MIN_CUSTOMERS', 'MIN_DISTINCT', 'FEATURE_LABELS', 'COLOURS', 'BASE_COLOUR',
            'RULE_WORDS', 'MONEY_COLUMNS', 'FEATURE_SET_RULE', 'CSS', 'ALGORITHM_ROWS', 'readable_cells',
            'render_readme', 'check_reportable', 'report_model', 'ReportData', 'report_data', 'money', 'gain', 'mpl',
-           'readable_rule', 'png_uri', 'img', 'esc', 'segment_facts', 'size_chart', 'mix_chart', 'card_chart',
-           'response_chart', 'ranking_curves', 'gains_roc_chart', 'calibration_table', 'calibration_chart',
-           'profit_table', 'paying_contacts', 'profit_chart', 'k_chart', 'candidate_sets', 'compare_feature_sets',
-           'table', 'how_sure', 'summary_html', 'card_html', 'quality_rows', 'decile_rows', 'campaigns_html',
-           'duplicates', 'changes_by_column', 'quality_html', 'methods_html', 'build_report', 'render_report']
+           'share_label', 'readable_rule', 'png_uri', 'img', 'esc', 'segment_facts', 'size_chart', 'mix_chart',
+           'card_chart', 'response_chart', 'ranking_curves', 'gains_roc_chart', 'calibration_table',
+           'calibration_chart', 'profit_table', 'paying_contacts', 'profit_chart', 'k_chart', 'candidate_sets',
+           'compare_feature_sets', 'table', 'how_sure', 'summary_html', 'card_html', 'quality_rows', 'decile_rows',
+           'campaigns_html', 'duplicates', 'changes_by_column', 'quality_html', 'methods_html', 'build_report',
+           'render_report']
 
 # %% ../nbs/17_report.ipynb #40b327c9
 import importlib.util
@@ -35,7 +36,7 @@ from .schema import CHANNELS, CustSegError, CHANNEL_WORDS, DataError, PRODUCT_WO
 from .files import load_customers, sha256_file, write_atomically
 from .cleaning import clean_report
 from .clustering import compare_algorithms, oob_stability, silhouette
-from .features import CANDIDATE_FEATURE_SETS, CHANNEL_SHARE_NAMES, CLUSTER_FEATURES, SHARE_NAMES
+from .features import CANDIDATE_FEATURE_SETS, CHANNEL_SHARE_NAMES, CLUSTER_FEATURES, share_words
 from .segments import wilson_interval
 from .model import Manifest
 from .response import expected_responders
@@ -154,8 +155,7 @@ class ReportData:
     @property
     def share_words(self) -> dict:
         "Share feature → its word (`Share_Wines` → 'wine'), for the columns the file has."
-        return ({SHARE_NAMES[c]: w for c, w in self.words["spending"].items()}
-                | {CHANNEL_SHARE_NAMES[c]: w for c, w in self.words["channels"].items()})
+        return share_words(self.words)
 
 def report_data(manifest:Manifest, # the model (`report_model`)
                 name:str|None=None, # what to call the file; default the model's training source
@@ -223,13 +223,16 @@ RULE_WORDS = {"Total_Spending": "spending over two years", "Share_Catalog": "cat
 
 MONEY_COLUMNS = ("Total_Spending", "Income")  # name-claim rules whose thresholds are amounts
 
+def share_label(feature:str, word:str) -> str:
+    "What a share feature measures, in the file's word: 'wine's share of spending', 'online's share of purchases'."
+    return f"{word}'s share of {'purchases' if feature in CHANNEL_SHARE_NAMES.values() else 'spending'}"
+
 def readable_rule(rule:str, symbol:str="$",
-                  share_words:dict|None=None, # share feature → the file's word (`ReportData.share_words`); None: the Kaggle words
+                  shares:dict|None=None, # share feature → the file's word (`ReportData.share_words`); None: the Kaggle words
                  ) -> str:
     "A name claim's rule in words, amounts with their currency: 'Total_Spending ≥ 822.3' → 'spending over two years ≥ $822'."
     out = re.sub(rf"\b({'|'.join(MONEY_COLUMNS)}) (≥|≤|>|<|==) (-?[\d.]+)\b", lambda m: f"{m[1]} {m[2]} {money(float(m[3]), symbol)}", rule)
-    for col, word in (share_words or {}).items():
-        out = re.sub(rf"\b{col}\b", f"{word}'s share of {'purchases' if col in CHANNEL_SHARE_NAMES.values() else 'spending'}", out)
+    for col, word in (shares or {}).items(): out = re.sub(rf"\b{col}\b", share_label(col, word), out)
     out = re.sub(r"Share_(Wines|Fruits|Meat|Fish|Sweets|Gold)", lambda m: f"{m.group(1).lower()}'s share of spending", out)
     for col, words in RULE_WORDS.items(): out = re.sub(rf"\b{col}\b", words, out)
     return out.replace(" == ", " = ")
@@ -725,7 +728,7 @@ ALGORITHM_ROWS = 1_000  # customers the algorithm comparison runs on (agglomerat
 def methods_html(d:ReportData, comparison:pd.DataFrame) -> str:
     "(e) Methods: the features and why, the number of segments against the null and stability, other algorithms, other feature sets."
     man = d.manifest
-    labels = FEATURE_LABELS | {s: f"{w}'s share of {'purchases' if s in CHANNEL_SHARE_NAMES.values() else 'spending'}" for s, w in d.share_words.items()}
+    labels = FEATURE_LABELS | {s: share_label(s, w) for s, w in d.share_words.items()}
     feats = [{"feature": f, "what it measures": labels.get(f, f)} for f in man["features"] + man.data.get("categorical_features", [])]
     sweep = pd.DataFrame(man["k_selection"]["sweep"])
     algos = compare_algorithms(d.X, d.k, rows=ALGORITHM_ROWS)

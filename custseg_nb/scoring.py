@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .schema import CHANNEL_WORDS, PRODUCT_WORDS, REQUIRED, ArtifactError, CustSegError, ParameterError
+from .schema import REQUIRED, ArtifactError, CustSegError, ParameterError
 from .validation import check_record, validate_record
 from .files import atomic_output, customer_chunks, load_customers, neutralise_formulas, table_format, table_writer
 from .cleaning import CleaningRules
-from .features import CHANNEL_SHARE_NAMES, SHARE_NAMES, SHARE_WORDS, FeatureRules, FeatureScaling, MapProjection
+from .features import CHANNEL_SHARE_NAMES, SHARE_WORDS, FeatureRules, FeatureScaling, MapProjection, share_words
 from .columns import KAGGLE_MAP, ColumnMap
 from .model import Manifest, library_versions
 from .response import (ECONOMICS_COLUMNS, FINGERPRINT_COLUMNS, RESPONSE_NUMERIC, ResponseModel, campaign_economics, expected_profit,
@@ -120,9 +120,7 @@ class Segmenter:
         self.oof = None  # the response model's training customers with their out-of-fold probabilities (`use_out_of_fold`)
         data = getattr(manifest, "data", manifest)
         self.column_map = manifest.column_map if isinstance(manifest, Manifest) else KAGGLE_MAP  # files are read with the map the model was trained with
-        words = data.get("words") or {"spending": PRODUCT_WORDS, "channels": CHANNEL_WORDS}
-        self.words = ({SHARE_NAMES[c]: w for c, w in words["spending"].items()}
-                      | {CHANNEL_SHARE_NAMES[c]: w for c, w in words["channels"].items()})  # share feature → the file's word for it
+        self.words = share_words(data.get("words"))  # share feature → the file's word for it
 
     def use_out_of_fold(self, oof:pd.DataFrame|None, # the `oof` artifact: ID, response_probability, Response, fingerprint
                        ) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 
 import re
 from .schema import CHANNEL_WORDS, CHANNELS, PRODUCT_WORDS, SPENDING
-from .features import CHANNEL_SHARE_NAMES, SHARE_NAMES, SHARE_WORDS
+from .features import CHANNEL_SHARE_NAMES, SHARE_NAMES, SHARE_WORDS, share_words
 
 # %% ../nbs/08_segments.ipynb #16092b68
 PROFILE_FEATURES = ("Income", "Total_Spending", "Age", "Children", "Recency", "Customer_For_Days", "Total_Purchases",
@@ -95,7 +95,7 @@ def vocabulary(words:dict|None=None, # the map's words by Kaggle slot (`columns.
     "The phrases names are made of, in a file's own words: one 'lovers' phrase per spending category, one 'shoppers' per channel."
     if words is None and not rfm: return CLAIMS
     words = words or {"spending": {}, "channels": {}}
-    kaggle = {SHARE_NAMES[c]: w for c, w in PRODUCT_WORDS.items()} | {CHANNEL_SHARE_NAMES[c]: w for c, w in CHANNEL_WORDS.items()}
+    kaggle = SHARE_WORDS
     share = {**{SHARE_NAMES[c]: (w, "lovers") for c, w in words["spending"].items() if len(words["spending"]) > 1},
              **{CHANNEL_SHARE_NAMES[c]: (w, "shoppers") for c, w in words["channels"].items() if len(words["channels"]) > 1}}
     out, used = [], set()
@@ -277,8 +277,7 @@ def recommend(segment:pd.Series, # one row of `profile_segments`
              ) -> dict:
     "Offer, channel and product from the segment's shares of spending and purchases, expected response with its interval, evidence and advice."
     lift = lambda s: segment[s]/base[s] if base[s] > 0 else 0.0
-    word_of = SHARE_WORDS if words is None else ({SHARE_NAMES[c]: w for c, w in words["spending"].items()}
-                                                 | {CHANNEL_SHARE_NAMES[c]: w for c, w in words["channels"].items()})
+    word_of = share_words(words)
     products = [s for s in SHARE_NAMES.values() if s in word_of]
     channels = [s for s in CHANNEL_SHARE_NAMES.values() if s in word_of] or ["Share_Web"]  # no channel mapped: an empty slot, named below
     p_col, p_ok = _pick(segment, base, products, PRODUCT_MIN_LIFT)
@@ -321,7 +320,7 @@ def contradictions(recommendation:str, # a segment's recommended action, as the 
     out, basket = [], re.search(r"their usual basket \(mostly ([^)]+)\)", recommendation)
     product_words = PRODUCT_WORDS.values() if words is None else words["spending"].values()
     channel_words = "|".join(re.escape(w) for w in sorted(CHANNEL_WORDS.values() if words is None else words["channels"].values(), key=len, reverse=True))
-    named = [w for w in product_words if re.search(rf"\b{w}\b", recommendation.replace(basket[0], "") if basket else recommendation)]
+    named = [w for w in product_words if re.search(rf"\b{re.escape(w)}\b", recommendation.replace(basket[0], "") if basket else recommendation)]
     for w in named:
         m = share(w, "spending")
         if not m or said("no product stands out") or float(m[2]) < PRODUCT_MIN_LIFT: out.append(f"{w} offered but not ≥ {PRODUCT_MIN_LIFT}× the base's share")
