@@ -320,7 +320,7 @@ def contradictions(recommendation:str, # a segment's recommended action, as the 
     out, basket = [], re.search(r"their usual basket \(mostly ([^)]+)\)", recommendation)
     product_words = PRODUCT_WORDS.values() if words is None else words["spending"].values()
     channel_words = "|".join(re.escape(w) for w in sorted(CHANNEL_WORDS.values() if words is None else words["channels"].values(), key=len, reverse=True))
-    named = [w for w in product_words if re.search(rf"\b{re.escape(w)}\b", recommendation.replace(basket[0], "") if basket else recommendation)]
+    named = [w for w in product_words if re.search(rf"(?<!\w){re.escape(w)}(?!\w)", recommendation.replace(basket[0], "") if basket else recommendation)]
     for w in named:
         m = share(w, "spending")
         if not m or said("no product stands out") or float(m[2]) < PRODUCT_MIN_LIFT: out.append(f"{w} offered but not ≥ {PRODUCT_MIN_LIFT}× the base's share")
