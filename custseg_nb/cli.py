@@ -151,7 +151,8 @@ def _app(args) -> int:
 
 # %% ../nbs/18_cli.ipynb #87a533c8
 def _score_options(p:argparse.ArgumentParser):
-    p.add_argument("input", metavar="INPUT", help="customer file (TSV/CSV/Parquet in the Kaggle format); with --dask, a folder or glob of such files")
+    p.add_argument("input", metavar="INPUT", help="customer file (TSV/CSV/Parquet in the Kaggle format, or the layout of the model's column map); "
+                                              "with --dask, a folder or glob of such files")
     p.add_argument("-o", "--output", metavar="OUTPUT", help="scored file (.csv/.tsv/.parquet); default INPUT_scored.csv beside the input; "
                                                             "with --dask, a folder of Parquet files (default FOLDER_scored beside the input folder)")
     p.add_argument("--artifacts", default="artifacts", metavar="DIR", help="trained model folder (default artifacts/)")
@@ -165,10 +166,7 @@ def _score(args) -> int:
         import distributed  # it sets its loggers' levels when imported: quiet them after, unless --verbose
         from custseg_nb.scale import dask_client, partition_files, score_dask
         logging.getLogger("distributed").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
-        seg = Segmenter.load(args.artifacts)
-        if seg.map_for(args.input) is not None:
-            raise SchemaError(f"the model in '{args.artifacts}' was trained with a column map ({seg.column_map.source}): --dask reads "
-                              f"files in the Kaggle layout only; score its files one at a time without --dask")
+        seg = Segmenter.load(args.artifacts)  # files in the user's own layout are read with the model's column map
         partition_files(args.input)  # no partitions → one line before any worker starts
         with dask_client(args.dask) as client:
             print(score_dask(args.input, args.output, segmenter=seg, client=client))

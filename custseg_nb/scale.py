@@ -25,7 +25,8 @@ import pandas as pd
 
 from .model import Manifest
 from .schema import ANSWER, FILE_SUFFIXES, REQUIRED, CustSegError, DataError, ParameterError, SchemaError
-from .files import customer_chunks, in_file
+from .files import customer_chunks, in_file, load_customers
+from .columns import ColumnMap, in_user_words
 from .scoring import SCORE_COLUMNS, ScoringSummary, Segmenter
 
 logger = logging.getLogger(__name__)
@@ -49,14 +50,22 @@ def partition_files(input:str|Path, # a folder of customer files, a glob pattern
 PARTITION_CHUNK = 250_000  # customers read at a time inside a partition
 
 
+def _file_chunks(path:Path, column_map:ColumnMap|None) -> list[dict[str, np.ndarray]]:
+    "Validated columns of one file: streamed in chunks in the Kaggle layout; read whole with its map in the user's own layout, as `Segmenter.chunks` reads it."
+    if column_map is not None:  # `load_customers` names the file, and the user's columns and lines, in its errors
+        frame = load_customers(path, columns=column_map)
+        return [{c: frame[c].to_numpy() for c in frame.columns}]
+    try: return list(customer_chunks(path, PARTITION_CHUNK))
+    except CustSegError as e: raise in_file(path, e)
+
 def read_partition(path:str|Path, # one customer file (CSV/TSV/Parquet)
                    text_ids:bool=False, # IDs are text in this data set (numbers are then written as text)
                    columns:Sequence[str]=REQUIRED, # the columns to keep: the required ones, and `Response` when the first file has it
+                   column_map:ColumnMap|None=None, # the model's map, for a file in the user's own layout; None: the Kaggle layout
                   ) -> pd.DataFrame:
     "Validated customers of one file, the columns asked for; errors name the file, line or row, and ID."
     path = Path(path)
-    try: chunks = list(customer_chunks(path, PARTITION_CHUNK))
-    except CustSegError as e: raise in_file(path, e)
+    chunks = _file_chunks(path, column_map)
     lacking = [c for c in columns if c not in chunks[0]]
     if lacking: raise SchemaError(f"file '{path.name}' has no '{lacking[0]}' column, unlike the first file; give every file the same columns")
     cols = {c: np.concatenate([ch[c] for ch in chunks]) for c in columns}
@@ -69,19 +78,22 @@ def read_partition(path:str|Path, # one customer file (CSV/TSV/Parquet)
 
 # %% ../nbs/13_scale.ipynb #f01334ec
 def customer_partitions(input:str|Path, # folder, glob pattern or file of customers (CSV/TSV/Parquet)
+                        column_map:ColumnMap|None=None, # the model's map when the files are in the user's own layout (`Segmenter.map_for`)
                        ) -> "dask.dataframe.DataFrame":
     "Validated customers as a Dask DataFrame, one partition per file; validation runs as each partition is read."
     import dask.dataframe as dd
     files = partition_files(input)
-    first = customer_chunks(files[0], 1_000)
-    try: head = next(first)
-    except CustSegError as e: raise in_file(files[0], e)
-    finally: first.close()
+    if column_map is None:
+        first = customer_chunks(files[0], 1_000)
+        try: head = next(first)
+        except CustSegError as e: raise in_file(files[0], e)
+        finally: first.close()
+    else: head = _file_chunks(files[0], column_map)[0]  # a file in the user's layout is read whole
     columns = [c for c in (*REQUIRED, ANSWER) if c in head]  # the answer to the last campaign when there is one: training needs it
     meta = pd.DataFrame({c: head[c] for c in columns}).head(0)
     text_ids = meta.ID.dtype.kind not in "iu"
     if text_ids: meta["ID"] = meta.ID.astype(str)
-    return dd.from_map(read_partition, files, text_ids=text_ids, columns=columns, meta=meta, label="read-customers")
+    return dd.from_map(read_partition, files, text_ids=text_ids, columns=columns, column_map=column_map, meta=meta, label="read-customers")
 
 # %% ../nbs/13_scale.ipynb #9891129e
 def score_partition(customers:pd.DataFrame, # one partition of validated customers
@@ -124,7 +136,7 @@ def _replace_folder(new:Path, dest:Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 # %% ../nbs/13_scale.ipynb #08b3ce02
-def score_dask(input:str|Path, # folder, glob pattern or file of customers (CSV/TSV/Parquet in the Kaggle format)
+def score_dask(input:str|Path, # folder, glob pattern or file of customers (CSV/TSV/Parquet in the Kaggle layout, or in the layout of the model's column map)
                output_dir:str|Path|None=None, # folder for the scored Parquet partitions; default `<folder>_scored` beside the input folder
                artifacts:str|Path="artifacts", # trained model folder (ignored when `segmenter` is given)
                segmenter:Segmenter|None=None, # an already loaded model
@@ -137,7 +149,7 @@ def score_dask(input:str|Path, # folder, glob pattern or file of customers (CSV/
     files = partition_files(input)
     output = Path(output_dir) if output_dir is not None else files[0].parent.with_name(f"{files[0].parent.name}_scored")
     _check_output(output, files)
-    customers = customer_partitions(input)
+    customers = customer_partitions(input, seg.map_for(input))  # files in the user's own layout are read with the model's map
     client = client or _default_client()
     model = client.scatter(seg, broadcast=True) if client is not None else seg  # each worker unpickles the model once
     text_ids = customers._meta.ID.dtype.kind not in "iu"
@@ -149,7 +161,8 @@ def score_dask(input:str|Path, # folder, glob pattern or file of customers (CSV/
         ids = scored.ID.value_counts(split_out=max(1, customers.npartitions//16))
         _, counts, dups = dask.compute(write, scored.segment.value_counts(), ids[ids > 1],
                                        scheduler=client if client is not None else "threads")
-        if len(dups): raise DataError(f"column 'ID' has duplicate value {dups.index[0]} in two files of '{input}': IDs must be unique across files")
+        if len(dups): raise in_user_words(DataError(f"column 'ID' has duplicate value {dups.index[0]} in two files of '{input}': "
+                                                    f"IDs must be unique across files"), seg.column_map)
         _replace_folder(tmp, output)
     except BaseException:
         for _ in range(2):  # a partition still being written when another failed may land just after the first pass

@@ -2,9 +2,10 @@
 
 The console script starts its own cluster once (`--dask local`: the answer); the errors are checked in this process
 (`run`) against a cluster started here and given by its address, as a user's scheduler would be: a worker process
-reads the files, and its errors come back to the command."""
+reads the files, and its errors come back to the command. A model trained with a column map reads each partition in
+the user's own layout with its map, as `custseg score` reads one file."""
 import pytest
-from conftest import custseg, run
+from conftest import QUICK, custseg, one_error_line, run
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,24 @@ def cluster(tmp_path_factory):
     "A running `LocalCluster` (`scale.local_cluster`, as `--dask local` makes, with one worker process), for `--dask ADDRESS`."
     from custseg_nb.scale import local_cluster
     with local_cluster(workers=1, scratch=tmp_path_factory.mktemp("dask-scratch")) as c: yield c
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    "A model trained with the shop's column map (`test_own_columns`), and a folder of two files in the shop's layout, comma- and semicolon-separated."
+    import pandas as pd
+    from custseg_nb.files import load_customers
+    from test_own_columns import SHOP_MAP, shop_file
+    tmp = tmp_path_factory.mktemp("shop")
+    folder, sample = tmp/"shop", load_customers()
+    folder.mkdir()
+    half = len(sample)//2
+    shop_file(folder/"shop-0.csv", sample.iloc[:half])
+    pd.read_csv(shop_file(tmp/"commas.csv", sample.iloc[half:]), dtype=str, keep_default_na=False).to_csv(folder/"shop-1.csv", sep=";", index=False)
+    (tmp/"shop.toml").write_text(SHOP_MAP)
+    r = run("train", "--data", folder/"shop-0.csv", "--columns", tmp/"shop.toml", "--k", "4", "--out", tmp/"model", *QUICK)
+    assert r.returncode == 0, r.stderr
+    return tmp/"model", folder, sample
 
 
 def test_score_with_dask_local_gives_the_in_memory_answer(model, partitions):
@@ -69,3 +88,26 @@ def test_score_with_dask_errors_are_one_line_with_exit_2(model, partitions, clus
     assert r.stderr.startswith("custseg: error: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'")
     r = run("score", folder, "--artifacts", tmp_path/"nothing", "--dask", "local")
     assert r.returncode == 2 and "run `custseg train` first" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_score_with_dask_reads_a_mapped_models_files_as_score_does_one_at_a_time(shop, cluster, tmp_path):
+    import shutil
+    import pandas as pd
+    model, folder, sample = shop
+    r = run("score", folder, "-o", tmp_path/"scored", "--artifacts", model, "--dask", cluster.scheduler_address)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    one_at_a_time = []
+    for f in sorted(folder.iterdir()):
+        r = run("score", f, "-o", tmp_path/f"{f.stem}.parquet", "--artifacts", model)
+        assert r.returncode == 0, r.stderr
+        one_at_a_time.append(pd.read_parquet(tmp_path/f"{f.stem}.parquet"))
+    scored = pd.read_parquet(tmp_path/"scored")
+    pd.testing.assert_frame_equal(scored, pd.concat(one_at_a_time, ignore_index=True), check_exact=True)
+    assert scored.ID.tolist() == sample.ID.tolist()  # the shop's customer_id, in its order
+    bad = tmp_path/"bad"
+    shutil.copytree(folder, bad)
+    pd.read_csv(bad/"shop-1.csv", sep=";", dtype=str).drop(columns="treats").to_csv(bad/"shop-1.csv", sep=";", index=False)
+    r = run("score", bad, "-o", tmp_path/"x", "--artifacts", model, "--dask", cluster.scheduler_address)  # a worker reads it
+    line = one_error_line(r)
+    assert line.startswith("custseg: error: file 'shop-1.csv': ") and "names column 'treats', which the data does not have" in line, line
+    assert not (tmp_path/"x").exists()

@@ -92,8 +92,6 @@ def test_a_file_without_the_maps_columns_names_them_in_one_line(shop, tmp_path):
     pd.read_csv(data).drop(columns="treats").to_csv(tmp_path/"short.csv", index=False)
     r = run("score", tmp_path/"short.csv", "--artifacts", model)
     assert "names column 'treats', which the data does not have" in one_error_line(r)
-    r = run("score", data, "--artifacts", model, "--dask", "local")  # Dask reads the Kaggle layout: said before any worker starts
-    assert "was trained with a column map (" in one_error_line(r) and "without --dask" in one_error_line(r)
 
 
 def test_report_of_the_shop_model_speaks_its_words(shop, tmp_path):
