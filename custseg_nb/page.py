@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['logger', 'FIELDS', 'GROUP_TITLES', 'MAX_UPLOAD_BYTES', 'UPLOAD_SUFFIXES', 'MAX_NAME_CHARS', 'SAVED_STEM', 'DEPTHS',
-           'Field', 'fields_for', 'median_customer', 'training_ranges', 'check_customer', 'unusual_values',
-           'CustomerForm', 'categories_of', 'upload_name', 'save_upload', 'ScoringPage', 'priced', 'scoring_page']
+           'Field', 'fields_for', 'group_titles', 'median_customer', 'training_ranges', 'check_customer',
+           'unusual_values', 'CustomerForm', 'categories_of', 'upload_name', 'save_upload', 'ScoringPage', 'priced',
+           'scoring_page']
 
 # %% ../nbs/15_page.ipynb #7e52cd00
 import html
@@ -105,8 +106,13 @@ def fields_for(manifest) -> tuple[Field, ...]:
             f = Field(f.column, (word if f.column in SPENDING else f"{word} purchases").capitalize(), f.group, f.low, f.high, f.step)
         elif f.column in label: f = Field(f.column, str(label[f.column]).capitalize(), f.group, f.low, f.high, f.step)
         elif f.column == "Kidhome" and len(kids) != 2: f = Field(f.column, "Children at home", f.group, f.low, f.high, f.step)
+        elif f.column == "Complain": f = Field(f.column, "Complained", f.group)  # over the file's own period, which its map does not state
         out.append(f)
     return tuple(out)
+
+def group_titles(manifest) -> dict[str, str]:
+    "The form's group titles: `GROUP_TITLES` for the Kaggle file, whose amounts are over two years; no period for a file with its own columns."
+    return GROUP_TITLES if manifest.column_map == KAGGLE_MAP else GROUP_TITLES | {"Spending": "Spending"}
 
 # %% ../nbs/15_page.ipynb #665d0c46
 def median_customer(train:pd.DataFrame, # cleaned training customers (`manifest.load("train")`)
@@ -139,10 +145,11 @@ def check_customer(record:Mapping, # form values: column → value, `Dt_Customer
 
 def unusual_values(record:Mapping, # form values
                    ranges:Mapping[str, tuple[float, float]], # `training_ranges`
+                   fields:Sequence[Field]=FIELDS, # the inputs shown, in the model's words (`fields_for`)
                   ) -> list[str]:
     "Inputs outside what any training customer had: the model extrapolates there, so the page says so."
     notes = []
-    for f in FIELDS:
+    for f in fields:
         if f.column not in ranges: continue
         low, high = ranges[f.column]
         value = record[f.column]
@@ -168,6 +175,7 @@ class CustomerForm:
     def __init__(self, defaults:Mapping, # column → starting value (`median_customer`)
                  categories:Mapping[str, Sequence[str]], # choices for Education and Marital_Status
                  fields:Sequence[Field]=FIELDS, # the inputs shown (`fields_for`); the others send their default
+                 titles:Mapping[str, str]=GROUP_TITLES, # each group's title (`group_titles`)
                 ):
         self.defaults, self.fields = dict(defaults), tuple(fields)
         self.inputs = {f.column: _input(f, list(dict.fromkeys([*categories.get(f.column, []), str(defaults[f.column])])))
@@ -176,7 +184,7 @@ class CustomerForm:
         groups = list(GROUP_TITLES)
         self.widget = widgets.Accordion(
             children=[widgets.VBox([self.inputs[f.column] for f in self.fields if f.group == g]) for g in groups],
-            titles=tuple(GROUP_TITLES[g] for g in groups), selected_index=0)
+            titles=tuple(titles[g] for g in groups), selected_index=0)
 
     def __getitem__(self, column:str) -> widgets.Widget: return self.inputs[column]
 
@@ -261,7 +269,7 @@ class ScoringPage:
         train = self.manifest.load("train")
         self.ranges = training_ranges(train)
         self.pca, self.points = self.segmenter.pca, self.segmenter.points
-        self.form = CustomerForm(median_customer(train), categories_of(train), fields_for(self.manifest))
+        self.form = CustomerForm(median_customer(train), categories_of(train), fields_for(self.manifest), group_titles(self.manifest))
         self.widget = widgets.VBox([self._header(), widgets.Tab(
             children=[self._customer_tab(), self._file_tab(), widgets.HTML(about_html(self.manifest))],
             titles=("One customer", "A file of customers", "About the model"))])
@@ -350,7 +358,7 @@ def score_customer(self:ScoringPage, *_) -> pd.Series|None:
     with _reporting(self.form_message, "Scoring…"):
         record = self.form.record()
         row = self.segmenter.predict(record).iloc[0]
-        notes = unusual_values(self.form.values(), self.ranges)
+        notes = unusual_values(self.form.values(), self.ranges, self.form.fields)
         response = None
         if self.segmenter.response is not None:  # priced with the campaign panel's amounts when they are valid, else the model's
             try: cost, revenue = self.campaign_amounts()

@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .schema import CHANNEL_WORDS, PRODUCT_WORDS
+from .columns import KAGGLE_MAP, map_from_state
 from .model import Manifest
 from .response import expected_responders
 from .scoring import OUT_OF_FOLD
@@ -78,12 +79,14 @@ _ROW_ROLES = {"Income_median": "income", "Age": "birth_year", "Children": "kids"
               "response_rate": "response"}  # a row about a role a column map leaves out is not shown
 _CHANNEL_ROWS = {"Share_Web": "NumWebPurchases", "Share_Catalog": "NumCatalogPurchases", "Share_Store": "NumStorePurchases"}
 
-def profile_rows(manifest:Mapping|None=None, # the model's manifest (its `words` and `missing_roles`); None: the Kaggle file's rows
+def profile_rows(manifest:Mapping|None=None, # the model's manifest (its `columns`, `words` and `missing_roles`); None: the Kaggle file's rows
                 ) -> tuple:
-    "`PROFILE_ROWS` for a model: the Kaggle file's; for a file with its own columns, the roles it has, its channels in its words."
+    "`PROFILE_ROWS` for a model: the Kaggle file's; for a file with its own columns, the roles it has in its words, amounts without a period."
     manifest = manifest or {}
-    words, missing = manifest.get("words"), set(manifest.get("missing_roles") or [])
-    if not words or (not missing and words["channels"] == dict(CHANNEL_WORDS) and words["spending"] == dict(PRODUCT_WORDS)): return PROFILE_ROWS
+    words = manifest.get("words") or {"spending": dict(PRODUCT_WORDS), "channels": dict(CHANNEL_WORDS)}
+    missing = set(manifest.get("missing_roles") or [])
+    kaggle = map_from_state(manifest.get("columns")) == KAGGLE_MAP  # only the Kaggle file's amounts are known to be over two years
+    if kaggle and not missing and words["channels"] == dict(CHANNEL_WORDS) and words["spending"] == dict(PRODUCT_WORDS): return PROFILE_ROWS
     out = []
     for key, label, fmt in PROFILE_ROWS:
         if _ROW_ROLES.get(key) in missing: continue

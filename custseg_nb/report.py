@@ -6,8 +6,8 @@
 __all__ = ['logger', 'PACKAGE_DIR', 'PROJECT_ROOT', 'MIN_CUSTOMERS', 'MIN_DISTINCT', 'FEATURE_LABELS', 'COLOURS', 'BASE_COLOUR',
            'RULE_WORDS', 'MONEY_COLUMNS', 'FEATURE_SET_RULE', 'CSS', 'ALGORITHM_ROWS', 'readable_cells',
            'render_readme', 'check_reportable', 'report_model', 'ReportData', 'report_data', 'money', 'gain', 'mpl',
-           'share_label', 'readable_rule', 'png_uri', 'img', 'esc', 'segment_facts', 'size_chart', 'mix_chart',
-           'card_chart', 'response_chart', 'ranking_curves', 'gains_roc_chart', 'calibration_table',
+           'share_label', 'feature_labels', 'readable_rule', 'png_uri', 'img', 'esc', 'segment_facts', 'size_chart',
+           'mix_chart', 'card_chart', 'response_chart', 'ranking_curves', 'gains_roc_chart', 'calibration_table',
            'calibration_chart', 'profit_table', 'paying_contacts', 'profit_chart', 'k_chart', 'candidate_sets',
            'compare_feature_sets', 'table', 'how_sure', 'summary_html', 'card_html', 'quality_rows', 'decile_rows',
            'campaigns_html', 'duplicates', 'changes_by_column', 'quality_html', 'methods_html', 'build_report',
@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from .schema import CHANNELS, CustSegError, CHANNEL_WORDS, DataError, PRODUCT_WORDS, SPENDING
 from .files import load_customers, sha256_file, write_atomically
+from .columns import KAGGLE_MAP
 from .cleaning import clean_report
 from .clustering import compare_algorithms, oob_stability, silhouette
 from .features import CANDIDATE_FEATURE_SETS, CHANNEL_SHARE_NAMES, CLUSTER_FEATURES, share_words
@@ -157,6 +158,11 @@ class ReportData:
         "Share feature → its word (`Share_Wines` → 'wine'), for the columns the file has."
         return share_words(self.words)
 
+    @property
+    def over_two_years(self) -> bool:
+        "Whether the amounts are the Kaggle file's, each customer's spending over two years; a file with its own map does not say over what period."
+        return self.manifest.column_map == KAGGLE_MAP
+
 def report_data(manifest:Manifest, # the model (`report_model`)
                 name:str|None=None, # what to call the file; default the model's training source
                ) -> ReportData:
@@ -195,6 +201,7 @@ FEATURE_LABELS = {"Income": "yearly household income", "Log_Total_Spending": "sp
                   "Share_Meat": "meat's share of spending", "Share_Catalog": "catalog's share of purchases",
                   "Share_Web": "web's share of purchases", "Kidhome": "small children at home", "Teenhome": "teenagers at home",
                   "Age": "age", "Recency": "days since the last purchase", "Customer_For_Days": "days since enrolment",
+                  "Log_Total_Purchases": "number of purchases (log scale)",
                   "Education": "education"}  # feature → what a marketer calls it
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 BASE_COLOUR = "#9a9a9a"
@@ -227,14 +234,21 @@ def share_label(feature:str, word:str) -> str:
     "What a share feature measures, in the file's word: 'wine's share of spending', 'online's share of purchases'."
     return f"{word}'s share of {'purchases' if feature in CHANNEL_SHARE_NAMES.values() else 'spending'}"
 
+def feature_labels(d:ReportData) -> dict:
+    "Feature → what it measures, shares in the file's words, spending over two years only for the Kaggle file."
+    period = {} if d.over_two_years else {"Log_Total_Spending": "spending (log scale)"}
+    return FEATURE_LABELS | period | {s: share_label(s, w) for s, w in d.share_words.items()}
+
 def readable_rule(rule:str, symbol:str="$",
                   shares:dict|None=None, # share feature → the file's word (`ReportData.share_words`); None: the Kaggle words
+                  over_two_years:bool=True, # amounts are the Kaggle file's, over two years (`ReportData.over_two_years`); False: no period said
                  ) -> str:
     "A name claim's rule in words, amounts with their currency: 'Total_Spending ≥ 822.3' → 'spending over two years ≥ $822'."
     out = re.sub(rf"\b({'|'.join(MONEY_COLUMNS)}) (≥|≤|>|<|==) (-?[\d.]+)\b", lambda m: f"{m[1]} {m[2]} {money(float(m[3]), symbol)}", rule)
     for col, word in (shares or {}).items(): out = re.sub(rf"\b{col}\b", share_label(col, word), out)
     out = re.sub(r"Share_(Wines|Fruits|Meat|Fish|Sweets|Gold)", lambda m: f"{m.group(1).lower()}'s share of spending", out)
-    for col, words in RULE_WORDS.items(): out = re.sub(rf"\b{col}\b", words, out)
+    rule_words = RULE_WORDS if over_two_years else RULE_WORDS | {"Total_Spending": "spending"}  # no period the file does not state
+    for col, words in rule_words.items(): out = re.sub(rf"\b{col}\b", words, out)
     return out.replace(" == ", " = ")
 
 def png_uri(fig:Figure) -> str:
@@ -274,12 +288,12 @@ def segment_facts(d:ReportData) -> pd.DataFrame:
                      "response": answered.mean() if len(answered) else np.nan, "response_low": lo, "response_high": hi}
     return pd.DataFrame(rows).T.infer_objects()
 
-def _facts_text(f:pd.Series, base:pd.Series, symbol:str) -> list[str]:
+def _facts_text(f:pd.Series, base:pd.Series, symbol:str, over_two_years:bool=True) -> list[str]:
     "Two or three facts about a segment, compared with the whole file."
     top_product = max((c for c in f.index if c.startswith("product:")), key=lambda c: f[c]/max(base[c], 1e-9))
     top_channel = max((c for c in f.index if c.startswith("channel:")), key=lambda c: f[c]/max(base[c], 1e-9))
     return [f"median income {money(f.income, symbol)} (all: {money(base.income, symbol)})",
-            f"median spending {money(f.spending, symbol)} over two years (all: {money(base.spending, symbol)})",
+            f"median spending {money(f.spending, symbol)}{' over two years' if over_two_years else ''} (all: {money(base.spending, symbol)})",
             f"{f.children:.0%} have children at home (all: {base.children:.0%})",
             f"{top_product.split(':')[1]} is {f[top_product]:.0%} of their spending (all: {base[top_product]:.0%}); "
             f"{top_channel.split(':')[1]} {f[top_channel]:.0%} of their purchases (all: {base[top_channel]:.0%})"]
@@ -315,7 +329,7 @@ def mix_chart(d:ReportData, facts:pd.DataFrame, kind:str) -> Figure:
             if w >= 0.07: ax.text(l + w/2, yi, f"{w:.0%}", ha="center", va="center", fontsize=8, color="white")
         left += v
     ax.set_yticks(y, rows); ax.xaxis.set_major_formatter(PercentFormatter(1.0)); ax.set_xlim(0, 1)
-    what = "spending by product, over two years" if kind == "product" else "purchases by channel, over two years"
+    what = ("spending by product" if kind == "product" else "purchases by channel") + (", over two years" if d.over_two_years else "")
     ax.set_xlabel(f"share of {what.split(',')[0].split(' by ')[0]}"); ax.set_title(f"Each segment's {what}")
     _legend_below(fig, ax, len(cols))
     return fig
@@ -339,7 +353,8 @@ def card_chart(d:ReportData, facts:pd.DataFrame, seg:int, symbol:str="$") -> Fig
     axes[0, 0].set_title("Income")
     spend = np.maximum(e["Total_Spending"].to_numpy(float), 1)
     _hist(axes[0, 1], spend[m], spend, np.geomspace(spend.min(), spend.max()*1.01, 25), colour, log=True)
-    axes[0, 1].xaxis.set_major_formatter(_axis_money(symbol)); axes[0, 1].set_xlabel("spending over two years (log scale)")
+    axes[0, 1].xaxis.set_major_formatter(_axis_money(symbol))
+    axes[0, 1].set_xlabel("spending over two years (log scale)" if d.over_two_years else "spending (log scale)")
     axes[0, 1].set_title("Spending")
     age = e["Age"].to_numpy(float)
     _hist(axes[0, 2], age[m], age, np.arange(np.floor(age.min()), age.max() + 3, 3), colour)
@@ -350,7 +365,8 @@ def card_chart(d:ReportData, facts:pd.DataFrame, seg:int, symbol:str="$") -> Fig
         ax.barh(y + 0.2, facts.loc[seg, cols].to_numpy(float), 0.4, color=colour, label="this segment")
         ax.barh(y - 0.2, facts.loc["all", cols].to_numpy(float), 0.4, color=BASE_COLOUR, label="all customers")
         ax.set_yticks(y, [c.split(":")[1] for c in cols]); ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.set_xlabel("share of spending, two years" if kind == "product" else "share of purchases, two years"); ax.set_title(title)
+        ax.set_xlabel(("share of spending" if kind == "product" else "share of purchases") + (", two years" if d.over_two_years else ""))
+        ax.set_title(title)
     kids = np.minimum(e["Children"].to_numpy(int), 3)
     y = np.arange(4)[::-1]
     ax = axes[1, 2]
@@ -553,7 +569,7 @@ def summary_html(d:ReportData, facts:pd.DataFrame, better:list[str], symbol:str=
     for s in man["segments"]:
         f = facts.loc[s["id"]]
         rows.append({"Segment": f"{s['id']}. {s['name']}", "Customers": f"{f.customers:,.0f} ({f.share:.0%})",
-                     "Who they are": "; ".join(_facts_text(f, base, symbol)[:3]),
+                     "Who they are": "; ".join(_facts_text(f, base, symbol, d.over_two_years)[:3]),
                      "What to do": f"{s['recommendation']} (offer: {s.get('offer')}; channel: {s.get('channel')}; product: {s.get('product')})",
                      "Last campaign response (95% interval)": _pct_interval(f)})
     r = man["response_model"]
@@ -572,19 +588,21 @@ def summary_html(d:ReportData, facts:pd.DataFrame, better:list[str], symbol:str=
             f"features on both separation and stability (see Methods).</p>") if better else ""
     return (f"<h1>Customer segments: {esc(d.name)}</h1>"
             f"<p>{len(raw):,} customers who enrolled between {dates.min():%d %b %Y} and {dates.max():%d %b %Y}. Amounts spent are "
-            f"each customer's total over the last two years; ages are as on {d.age_date:%d %b %Y}, the latest enrolment in the file. "
+            + ("each customer's total over the last two years" if d.over_two_years else
+               "each customer's total as the file gives it (its column map does not say over what period)")
+            + f"; ages are as on {d.age_date:%d %b %Y}, the latest enrolment in the file. "
             f"{trained}</p><p class=sure>{how_sure(man)}</p>{money_line}{note}"
             + table(rows, ("Customers",)))
 
 def card_html(d:ReportData, facts:pd.DataFrame, seg:dict, symbol:str="$") -> str:
     "(b) One segment: who they are in numbers, what to do, what the name rests on, and its profile charts."
     f, base = facts.loc[seg["id"]], facts.loc["all"]
-    items = _facts_text(f, base, symbol) + [
+    items = _facts_text(f, base, symbol, d.over_two_years) + [
         f"median age {f.age:.0f} (all: {base.age:.0f}) on {d.age_date:%d %b %Y}",
         f"{f.deals:.0%} of purchases made with a discount (all: {base.deals:.0%})",
         f"accepted the last campaign: {_pct_interval(f)} (all: {base.response:.0%})"]
     claims = [{"phrase in the name": ("the whole name (every phrase at once)" if c["phrase"] == "the whole name" else c["phrase"]),
-               "rule": readable_rule(c["rule"], symbol, d.share_words), "holds for members": f"{c['members']:.0%}",
+               "rule": readable_rule(c["rule"], symbol, d.share_words, d.over_two_years), "holds for members": f"{c['members']:.0%}",
                "holds for all customers": f"{c['base']:.0%}"} for c in seg.get("name_claims", [])]
     return (f'<div class="card"><h3>{seg["id"]}. {esc(seg["name"])} — {f.customers:,.0f} customers ({f.share:.0%})</h3>'
             f"<p><b>What to do:</b> {esc(seg['recommendation'])}.</p><ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
@@ -728,7 +746,7 @@ ALGORITHM_ROWS = 1_000  # customers the algorithm comparison runs on (agglomerat
 def methods_html(d:ReportData, comparison:pd.DataFrame) -> str:
     "(e) Methods: the features and why, the number of segments against the null and stability, other algorithms, other feature sets."
     man = d.manifest
-    labels = FEATURE_LABELS | {s: share_label(s, w) for s, w in d.share_words.items()}
+    labels = feature_labels(d)
     feats = [{"feature": f, "what it measures": labels.get(f, f)} for f in man["features"] + man.data.get("categorical_features", [])]
     sweep = pd.DataFrame(man["k_selection"]["sweep"])
     algos = compare_algorithms(d.X, d.k, rows=ALGORITHM_ROWS)
