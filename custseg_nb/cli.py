@@ -289,12 +289,12 @@ def _customers_options(p:argparse.ArgumentParser):
 def _customers(args) -> int:
     from pathlib import Path
     from custseg_nb.columns import UCI_ORDERS, map_toml, read_orders_map
-    from custseg_nb.files import in_file, is_parquet, table_format, write_atomically, write_table
-    from custseg_nb.orders import customers_from_orders, customers_map, read_orders
+    from custseg_nb.files import in_file, table_format, write_atomically, write_table
+    from custseg_nb.orders import customers_from_orders, customers_map
     out = Path(args.output)
     table_format(out, [args.orders])  # a bad suffix, or the input itself: before any work
     m = UCI_ORDERS if args.orders_map is None else read_orders_map(args.orders_map)
-    try: customers = customers_from_orders(read_orders(args.orders, m), as_of=args.as_of, m=m, first_line=None if is_parquet(args.orders) else 2)
+    try: customers = customers_from_orders(args.orders, as_of=args.as_of, m=m)  # read a block at a time; messages give the file's lines
     except CustSegError as e: raise in_file(args.orders, e)
     map_path = out.with_name(out.name.split(".")[0] + ".columns.toml")
     text = map_toml(customers_map(customers, m, str(map_path)), header=f"column map of {out.name}, made by `custseg customers` from {Path(args.orders).name}")

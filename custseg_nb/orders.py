@@ -4,21 +4,22 @@
 
 # %% auto #0
 __all__ = ['logger', 'ORDERS_PROFILE_PATH', 'UCI_COLUMNS', 'QUANTITY_PRICE_RHO', 'PERIOD', 'RECENCY_DAY', 'SPECIAL_CODES',
-           'OTHER_COUNTRIES', 'DATE_STYLES', 'DATE_TRIES', 'NO_ROLE_YET', 'load_orders_profile', 'synth_orders',
-           'write_orders', 'read_orders', 'customers_from_orders', 'orders_summary', 'customers_map']
+           'OTHER_COUNTRIES', 'DATE_STYLES', 'BATCH_LINES', 'BLOCK_BYTES', 'DATE_TRIES', 'FOLD_ROWS', 'NO_ROLE_YET',
+           'load_orders_profile', 'synth_orders', 'write_orders', 'order_batches', 'read_orders',
+           'customers_from_orders', 'orders_summary', 'customers_map']
 
 # %% ../nbs/03b_orders.ipynb #0fc52564
 import copy
 import csv
 import json
 import logging
+import os
 from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr, ndtri
 
 from .columns import UCI_ORDERS, ColumnMap, OrdersMap
 from .files import is_parquet, sniff_separator, write_table
@@ -77,6 +78,7 @@ def synth_orders(n_lines:int=30_000, # about how many order lines
                  duplicates:float=0.0, # share of lines written twice (an export glitch the real file has too)
                 ) -> pd.DataFrame:
     "Order lines in the UCI Online Retail layout, calibrated to its profile; `InvoiceDate` as datetimes, `CustomerID` as floats (NaN: none)."
+    from scipy.special import ndtr, ndtri  # (here: `custseg customers` never needs scipy)
     if n_lines < 100: raise ParameterError(f"n_lines must be at least 100, got {n_lines}")
     p, rng = _profile(), np.random.default_rng(seed)
     # customers: lines and invoices from one uniform each (comonotone), last purchase from the recency quantiles
@@ -172,229 +174,587 @@ def write_orders(orders:pd.DataFrame, # order lines in the UCI layout (e.g. `syn
     return write_table(out, path, neutralise=False)
 
 # %% ../nbs/03b_orders.ipynb #b98d0a8a
-def _arrow_orders(path:Path, m:OrdersMap, typed:bool):
-    import pyarrow as pa, pyarrow.csv as pacsv
+BATCH_LINES = 1 << 16  # order lines per batch of a DataFrame or Parquet file
+BLOCK_BYTES = 1 << 22  # bytes per block of a text file (4 MB, about 45,000 UCI lines)
+
+class _AsText(Exception): "An amount column of a text file does not read as numbers: read the file again with every column as text."
+
+def _header(path:Path) -> tuple[str, list[str]]:
+    "A text file's separator and column names, from its first line."
     with open(path, "rb") as f: header = f.readline(1 << 20).decode("utf-8-sig", errors="replace")
     if not header.strip(): raise SchemaError(f"file '{printable(path)}' is empty: expected a header line and one line per order")
     sep = sniff_separator(header)
-    amounts = [m.orders[r] for r in ("quantity", "price", "amount") if r in m.orders]
-    texts = [m.orders[r] for r in ("customer", "invoice", "date") if r in m.orders]
-    types = {c: pa.string() for c in texts} | ({c: pa.float64() for c in amounts} if typed else {})
-    convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=[""])
-    if not typed: convert.column_types = {c: pa.string() for c in next(csv.reader([header.rstrip("\r\n")], delimiter=sep))}
-    try: return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=sep), convert_options=convert)
-    except pa.ArrowInvalid as e:
-        if typed: return _arrow_orders(path, m, typed=False)
-        raise SchemaError(f"file '{printable(path)}' cannot be read as a table: {printable((str(e).splitlines() or [''])[0])}") from e
+    return sep, next(csv.reader([header.rstrip("\r\n")], delimiter=sep))
+
+def _read_error(path:Path, e:Exception, as_text:bool) -> Exception:
+    "What a pyarrow error while reading means: an amount that is not a number (read again as text), else the file's one-line error."
+    if not as_text and "conversion error to double" in str(e): return _AsText()
+    return SchemaError(f"file '{printable(path)}' cannot be read as a table: {printable((str(e).splitlines() or [''])[0])}")
+
+def _guarded(batches, path:Path, as_text:bool):
+    "A reader's batches, its errors turned into `_read_error`s."
+    import pyarrow as pa
+    it = iter(batches)
+    while True:
+        try: b = next(it)
+        except StopIteration: return
+        except (pa.ArrowInvalid, OSError) as e: raise _read_error(path, e, as_text) from e
+        yield b
+
+def _pieces(path:Path, block_bytes:int):
+    "A text file after its header line, in pieces of about `block_bytes` that end at a line end outside quotes."
+    with open(path, "rb") as f:
+        f.readline(1 << 20)  # the header (read by `_header`)
+        rest = b""
+        while chunk := f.read(block_bytes):
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1
+            while cut and data.count(b'"', 0, cut) % 2: cut = data.rfind(b"\n", 0, cut - 1) + 1  # that line end is inside quotes
+            if cut: yield data[:cut]
+            rest = data[cut:]  # (a line longer than a block: read on)
+        if rest.strip(): yield rest
+
+def _text_blocks(path:Path, sep:str, names:list[str], types:dict, block_bytes:int):
+    "A text file's lines as record batches, one per piece: memory for two pieces, whatever the file's length (pyarrow parses each on both cores)."
+    import pyarrow as pa, pyarrow.csv as pacsv
+    read = pacsv.ReadOptions(column_names=names)
+    parse, convert = pacsv.ParseOptions(delimiter=sep), pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=[""])
+    for piece in _pieces(path, block_bytes):
+        table = pacsv.read_csv(pa.py_buffer(piece), read_options=read, parse_options=parse, convert_options=convert)
+        if table.num_rows: yield table.combine_chunks().to_batches()[0]
+
+def _ahead(batches, depth:int=2, prepare=None):
+    "(batch, `prepare(batch)`) for each batch, read and prepared `depth` ahead in a thread (pyarrow and numpy release the GIL: they overlap with the caller's work); errors raised here."
+    import queue, threading
+    q, done, stop = queue.Queue(depth), object(), threading.Event()
+    def put(x) -> bool:
+        while not stop.is_set():
+            try: q.put(x, timeout=0.1); return True
+            except queue.Full: pass
+        return False
+    def run():
+        try:
+            for b in batches:
+                if not put((b, prepare(b) if prepare else b)): return
+            put(done)
+        except BaseException as e: put(e)
+    threading.Thread(target=run, daemon=True, name="custseg-orders-reader").start()
+    try:
+        while (b := q.get()) is not done:
+            if isinstance(b, BaseException): raise b
+            yield b
+    finally: stop.set()  # the reader stops within 0.1 s if we stop early
+
+def order_batches(source, # order lines: a DataFrame, or a CSV/TSV/Parquet file
+                  m:OrdersMap=UCI_ORDERS, # which columns are what
+                  as_text:bool=False, # read the quantity, price and amount columns as text too
+                  batch_lines:int|None=None, # lines per batch of a DataFrame or Parquet file (default `BATCH_LINES`)
+                  block_bytes:int|None=None, # bytes per block of a text file (default `BLOCK_BYTES`; a line must fit in one)
+                  check=None, # called with the column names before the first batch
+                  prepare=None, # called with each batch in the reading thread; its result is given instead of the batch
+                 ):
+    "(pyarrow record batch of some lines — or `prepare` of it —, index of its first line) for each batch in order; a file is read a block at a time."
+    import pyarrow as pa, pyarrow.csv as pacsv, pyarrow.parquet as pq
+    if isinstance(source, pd.DataFrame):
+        try: table = pa.Table.from_pandas(source, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):  # mixed objects in a column: as text
+            table = pa.Table.from_pandas(source.astype({c: "string" for c in source.columns if source[c].dtype == object}), preserve_index=False)
+        names, batches = table.column_names, table.to_batches(max_chunksize=batch_lines or BATCH_LINES)
+    else:
+        path = Path(source)
+        if not path.is_file(): raise SchemaError(f"file '{printable(path)}' does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+        if is_parquet(path):
+            try: f = pq.ParquetFile(path); names = f.schema_arrow.names
+            except Exception as e: raise SchemaError(f"file '{printable(path)}' is not a readable Parquet file ({type(e).__name__})") from e
+            batches = _guarded(f.iter_batches(batch_size=batch_lines or BATCH_LINES), path, True)
+        else:
+            sep, names = _header(path)
+            amounts = {m.orders[r] for r in ("quantity", "price", "amount") if r in m.orders}
+            types = {c: pa.float64() if c in amounts and not as_text else pa.string() for c in names}
+            batches = _guarded(_text_blocks(path, sep, names, types, block_bytes or BLOCK_BYTES), path, as_text)
+    if check: check(names)
+    start = 0
+    for b, item in _ahead(batches, prepare=prepare):
+        yield item, start
+        start += b.num_rows
 
 def read_orders(path:str|Path, # order lines: CSV/TSV/Parquet
                 m:OrdersMap=UCI_ORDERS, # which columns are what
                ) -> pd.DataFrame:
-    "Order lines as a DataFrame: amounts as numbers when they read as numbers, customer, invoice and date as text."
+    "Every order line as one DataFrame (in memory: for looking at them): amounts as numbers when they read as numbers, the rest as text."
+    import pyarrow as pa
     path = Path(path)
-    if not path.is_file(): raise SchemaError(f"file '{printable(path)}' does not exist" + (" (it is a folder)" if path.is_dir() else ""))
-    if is_parquet(path):
-        try: return pd.read_parquet(path)
-        except Exception as e: raise SchemaError(f"file '{printable(path)}' is not a readable Parquet file ({type(e).__name__})") from e
-    table = _arrow_orders(path, m, typed=True)
-    if table.num_rows == 0: raise SchemaError(f"file '{printable(path)}' has a header but no order lines")
-    return table.to_pandas()
+    try: batches = [b for b, _ in order_batches(path, m)]
+    except _AsText: batches = [b for b, _ in order_batches(path, m, as_text=True)]
+    if not sum(b.num_rows for b in batches): raise SchemaError(f"file '{printable(path)}' has a header but no order lines")
+    return pa.Table.from_batches(batches).to_pandas()
 
 # %% ../nbs/03b_orders.ipynb #1627e082
 DATE_TRIES = ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y")
 _FALSE = ("", "0", "0.0", "false", "no", "n", "none", "nan")  # promotion flags that mean "no promotion"
 
-def _codes(values:pd.Series) -> tuple[np.ndarray, pd.Index]:
-    "Codes (−1: missing) and distinct values of a column, each distinct value once (text stays in pyarrow)."
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    return codes.astype("int64"), pd.Index(uniques)
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # also what a missing value hashes to
+_KEYS = np.frombuffer(os.urandom(16), "uint64")  # a hash key drawn per process: no text pair collides by design
 
-def _codes_of(orders:pd.DataFrame, cols:list[str]) -> dict:
-    "`_codes` of several columns, two at a time (pyarrow's hashing releases the GIL, as its reader does)."
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(2) as pool: return dict(zip(cols, pool.map(lambda c: _codes(orders[c]), cols)))
+def _splitmix(x:np.ndarray) -> np.ndarray:
+    "SplitMix64's finaliser: a well-mixed 64-bit hash of each uint64 (a bijection)."
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
-def _text(uniques:pd.Index) -> pd.Series:
-    "Distinct values as stripped text, for vectorised tests on them."
-    return pd.Series(uniques).astype(str).str.strip()
+def _combine(h:np.ndarray, part:np.ndarray) -> np.ndarray:
+    "A hash of (h, part): for hashes of lines column by column, or of keys of several columns."
+    return _splitmix(h * _MIX + part)
 
-def _used(codes:np.ndarray, uniques:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    "Codes and distinct values without the values no line uses any more."
-    present = np.bincount(codes[codes >= 0], minlength=len(uniques)) > 0
-    if present.all(): return codes, uniques
-    remap = np.cumsum(present) - 1
-    return np.where(codes >= 0, remap[codes], -1), uniques[present]
+def _text_hash(texts) -> np.ndarray:
+    "A 64-bit hash of each text of a pyarrow string array without nulls (its 8-byte words' hashes keyed by place, summed, and its length); two unequal texts collide with chance about 2⁻⁶⁴ (the key is drawn per process)."
+    import pyarrow as pa
+    if isinstance(texts, pa.ChunkedArray): texts = texts.combine_chunks()
+    bufs = texts.buffers()
+    offsets = np.frombuffer(bufs[1], "int64" if pa.types.is_large_string(texts.type) else "int32")[texts.offset: texts.offset + len(texts) + 1]
+    offsets = offsets.astype("int64")
+    data = np.zeros(offsets[-1] - offsets[0] + 8, "uint8")  # 8 zero bytes after the last text: every 8-byte read stays inside
+    if bufs[2] is not None and len(texts): data[:-8] = np.frombuffer(bufs[2], "uint8")[offsets[0]:offsets[-1]]
+    at_byte = np.ndarray((len(data) - 7,), "<u8", data, 0, (1,))  # at_byte[i]: the 8 bytes from byte i (an unaligned view, no copy)
+    lengths, starts = np.diff(offsets), offsets[:-1] - offsets[0]
+    words = (lengths + 7) // 8
+    first = np.cumsum(words) - words  # each text's first word among all words
+    text = np.repeat(np.arange(len(texts)), words)
+    place = np.arange(len(text)) - first[text]  # each word's place in its text
+    left = lengths[text] - 8 * place  # bytes of its text from this word on
+    w = at_byte[starts[text] + 8 * place]
+    w &= np.where(left >= 8, np.uint64(0xFFFFFFFFFFFFFFFF), (np.uint64(1) << (8 * np.minimum(left, 7)).astype("uint64")) - np.uint64(1))
+    h = np.zeros(len(texts), "uint64")
+    if len(w): h[words > 0] = np.add.reduceat(_splitmix(w ^ _splitmix(place.astype("uint64") + _KEYS[0])), first[words > 0])
+    return _splitmix(h ^ _splitmix(lengths.astype("uint64") + _KEYS[1]))
 
-def _parse_dates(col:str, codes:np.ndarray, uniques:pd.Index, fmt:str|None, pos) -> np.ndarray:
-    "datetime64[ns] per line (`codes` into the distinct date texts): `fmt`, else the first of `DATE_TRIES` that reads every line's date."
+def _number_bits(col) -> np.ndarray:
+    "Per line, the 64 bits of a number, date or flag (missing: one constant); other types by their text."
     import pyarrow as pa, pyarrow.compute as pc
-    if uniques.dtype.kind == "M": return uniques.to_numpy("datetime64[ns]")[codes]
-    text = pa.array(_text(uniques), pa.string())
-    best = None
-    for f in [fmt] if fmt else DATE_TRIES:
-        parsed = pc.strptime(text, format=f, unit="s", error_is_null=True)
-        bad = np.append(parsed.is_null().to_numpy(zero_copy_only=False), True)[codes]  # distinct texts only lines left out use do not count
-        if best is None or bad.sum() < best[2].sum(): best = (f, parsed, bad)
-        if not bad.any(): break
-    f, parsed, bad = best
-    if bad.any():
-        i = int(bad.argmax())
-        raise DataError(f"column '{printable(col)}' has '{printable(uniques[codes[i]])}' in {pos(i)}; expected a date like "
-                        f"{datetime(2010, 12, 1, 8, 26).strftime(f)}" + (f" (date_format \"{f}\")" if fmt else ""))
-    return parsed.fill_null(0).to_numpy(zero_copy_only=False).astype("datetime64[ns]")[codes]
+    t = col.type
+    if pa.types.is_floating(t) or pa.types.is_decimal(t): v = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).view("uint64")
+    elif pa.types.is_timestamp(t): v = col.cast(pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False).view("uint64")
+    elif pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t): v = pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False).view("uint64")
+    else: return _text_hash(pc.cast(col, pa.string()).fill_null("\x00missing"))
+    return np.where(col.is_null().to_numpy(zero_copy_only=False), _MIX, v) if col.null_count else v
 
-def _amounts(orders:pd.DataFrame, col:str, keep:np.ndarray, pos) -> np.ndarray:
-    "A quantity, price or amount column as float64 on the lines kept; `DataError` naming the column and line of the first non-number."
-    s = orders[col].iloc[keep]
-    if s.dtype.kind in "iuf": nums = s.to_numpy("float64", na_value=np.nan)
-    else:
-        codes, uniques = _codes(s)
-        vals = pd.to_numeric(_text(uniques), errors="coerce").to_numpy("float64")
-        nums = np.append(vals, np.nan)[codes]
-        bad = ~np.isfinite(np.append(vals, 0.0))[codes]
-        if bad.any():
-            i = int(bad.argmax())
-            raise DataError(f"column '{printable(col)}' has '{printable(uniques[codes[i]])}' in {pos(i)}; expected a number")
-    bad = ~np.isfinite(nums)
-    if bad.any(): raise DataError(f"column '{printable(col)}' is empty or not a finite number in {pos(int(bad.argmax()))}; expected a number")
-    return nums
+class _SeenLines:
+    "The hash of every line met so far, 8 bytes a line (sorted arrays behind an 8 MB map of their top 23 bits): which lines repeat an earlier one."
+    def __init__(self): self.bits, self.parts = np.zeros(1 << 23, bool), []
+    def repeats(self, h:np.ndarray) -> np.ndarray:
+        dup = pd.Series(h).duplicated().to_numpy().copy()  # the same line earlier in this batch
+        slot = (h >> np.uint64(41)).astype("int64")
+        maybe = np.flatnonzero(self.bits[slot] & ~dup)
+        for part in self.parts:  # … or in an earlier batch: only lines whose top bits were met are looked up
+            if not len(maybe): break
+            at = np.minimum(np.searchsorted(part, h[maybe]), len(part) - 1)
+            found = part[at] == h[maybe]
+            dup[maybe[found]] = True
+            maybe = maybe[~found]
+        self.bits[slot] = True
+        self.parts.append(np.sort(h[~dup]))
+        if len(self.parts) > 8: self.parts = [np.sort(np.concatenate(self.parts))]
+        return dup
 
-def _duplicates(orders:pd.DataFrame, coded:dict) -> np.ndarray:
-    "True for lines equal in every column to an earlier line: candidates by a hash of the coded and numeric columns, then compared whole."
-    h = np.zeros(len(orders), "uint64")
-    for col in orders.columns:
-        if col in coded: part = coded[col].astype("uint64")
-        elif orders[col].dtype.kind in "iufb": part = np.ascontiguousarray(orders[col].to_numpy("float64", na_value=np.nan)).view("uint64")
-        else: continue  # other text columns: compared below, on the candidates only
-        h = (h * np.uint64(0x9E3779B97F4A7C15)) ^ part ^ (part >> np.uint64(29))
-    candidates = np.flatnonzero(pd.Series(h).duplicated(keep=False).to_numpy())
-    dup = np.zeros(len(orders), bool)
-    if len(candidates): dup[candidates[orders.iloc[candidates].duplicated().to_numpy()]] = True
-    return dup
 
 # %% ../nbs/03b_orders.ipynb #312efb9c
-def _group_max(keys:np.ndarray, values:np.ndarray, n:int) -> np.ndarray:
-    "Per group 0..n-1, the largest value (int64 minimum where a group has none)."
-    out = np.full(n, np.iinfo("int64").min)
-    np.maximum.at(out, keys, values)
-    return out
+FOLD_ROWS = 1 << 18  # partial totals are combined per key when they pass this many rows, and twice the keys they had at the last fold
 
-def _mode(keys:np.ndarray, codes:np.ndarray, uniques:np.ndarray, n:int) -> np.ndarray:
-    "Per group 0..n-1, the most frequent value (ties: the value met first); None where a group has none."
-    ok = codes >= 0
-    out = np.full(n, None, dtype=object)
-    if n * len(uniques) <= 20_000_000:  # few values (countries): a count table, its first largest per row
-        table = np.bincount(keys[ok] * len(uniques) + codes[ok], minlength=n * len(uniques)).reshape(n, len(uniques))
-        has = table.max(axis=1) > 0
-        out[has] = np.asarray(uniques.take(table.argmax(axis=1)[has]), dtype=object)
-        return out
-    pair = keys[ok] * (len(uniques) + 1) + codes[ok]
-    pairs, counts = np.unique(pair, return_counts=True)
-    g, v = pairs // (len(uniques) + 1), pairs % (len(uniques) + 1)
-    order = np.lexsort((v, -counts, g))
-    first = order[np.append(True, g[order][1:] != g[order][:-1])]
-    out[g[first]] = np.asarray(uniques.take(v[first]), dtype=object)
-    return out
+class _OtherDates(Exception):
+    "A later batch's dates do not read with the format chosen on the first ones, but they do with `formats`: start again with those."
+    def __init__(self, formats): self.formats = formats
 
-def _distinct(keys:np.ndarray, sub:np.ndarray, n:int) -> np.ndarray:
-    "Per group 0..n-1, how many distinct `sub` codes (≥ 0) its lines have."
-    if not len(sub): return np.zeros(n, "int64")
-    owner = np.full(int(sub.max()) + 1, -1)
-    owner[sub] = keys
-    if (owner[sub] == keys).all(): return np.bincount(owner[owner >= 0], minlength=n)  # each code in one group (an invoice, one customer)
-    width = int(sub.max()) + 2
-    return np.bincount(pd.unique(keys * width + sub + 1) // width, minlength=n)
+def _is_text(t) -> bool:
+    import pyarrow as pa
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+def _plain(col):
+    "A pyarrow column without dictionary encoding or chunks."
+    import pyarrow as pa
+    if isinstance(col, pa.ChunkedArray): col = col.combine_chunks()
+    return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+
+def _as_text(arr):
+    "Values as stripped text (pyarrow)."
+    import pyarrow as pa, pyarrow.compute as pc
+    return pc.utf8_trim_whitespace(arr if _is_text(arr.type) else pc.cast(arr, pa.string()))
+
+class _Coded:
+    "A column of one batch as codes (−1: missing) into its distinct values (`dictionary`, pyarrow), with a hash of each distinct value."
+    def __init__(self, col):
+        import pyarrow.compute as pc
+        enc = pc.dictionary_encode(col)
+        self.dictionary, self.codes = enc.dictionary, enc.indices.fill_null(-1).to_numpy().astype("int64")
+        d = self.dictionary
+        self.hashes = _text_hash(d) if _is_text(d.type) else _number_bits(d)
+    def per_line(self, per_value:np.ndarray, missing) -> np.ndarray:
+        "Per line, from one value per distinct value (`missing` where the line has none)."
+        return np.append(per_value, np.asarray([missing], dtype=per_value.dtype))[self.codes]
+    def value(self, code:int): return self.dictionary[code].as_py()
+
+class _Codebook:
+    "Codes 0, 1, … for the distinct values of a column over all batches, in the order first met (for categories, channels, categorical values)."
+    def __init__(self): self.known = None
+    def __len__(self): return 0 if self.known is None else len(self.known)
+    def codes(self, coded:_Coded) -> np.ndarray:
+        "Per line, the value's code (−1: missing)."
+        import pyarrow as pa, pyarrow.compute as pc
+        d = coded.dictionary
+        if self.known is None: g, self.known = np.arange(len(d)), d
+        else:
+            g = pc.index_in(d, value_set=self.known).fill_null(-1).to_numpy().astype("int64")
+            new = np.flatnonzero(g < 0)
+            if len(new):
+                g[new] = len(self.known) + np.arange(len(new))
+                self.known = pa.concat_arrays([self.known, d.take(pa.array(new))])
+        return coded.per_line(g, -1)
+    def values(self) -> list: return [] if self.known is None else self.known.to_pylist()
+
+class _Totals:
+    "Totals per key over the batches (a key: a hash of customer, invoice, value code…): `add` a batch's rows, `fold` for one row per key; folded as they grow."
+    def __init__(self, combine:dict[str, str]): self.combine, self.parts, self.rows, self.folded = combine, [], 0, 0
+    def add(self, key:np.ndarray, first:dict, totals:dict):
+        "`key`: uint64 per row; `first`: columns kept from a key's first row; `totals`: columns combined by `combine` (sum, max, min)."
+        if not len(key): return
+        self.parts.append((key, first, totals)); self.rows += len(key)
+        if self.rows > max(FOLD_ROWS, 2 * self.folded) and len(self.parts) > 1: self.fold()  # memory: about twice the keys
+    def fold(self) -> tuple[np.ndarray, dict, dict]:
+        "(the distinct keys, the first row's columns, the combined totals)."
+        import pyarrow as pa
+        if not self.parts: return np.zeros(0, "uint64"), {}, {}
+        key = np.concatenate([p[0] for p in self.parts])
+        which, keys = pd.factorize(key)  # hash tables, in the order met
+        where = np.empty(len(keys), "int64"); where[which[::-1]] = np.arange(len(key))[::-1]  # each key's first row
+        first = {c: _cat([p[1][c] for p in self.parts]) for c in self.parts[0][1]}
+        first = {c: v.take(pa.array(where)) if isinstance(v, pa.Array) else v[where] for c, v in first.items()}
+        totals = {}
+        for c, how in self.combine.items():
+            v = np.concatenate([p[2][c] for p in self.parts])
+            if how == "sum": totals[c] = np.bincount(which, v, minlength=len(keys)).astype(v.dtype)
+            else:
+                fill = (np.iinfo(v.dtype).min if how == "max" else np.iinfo(v.dtype).max) if v.dtype.kind in "iu" else 0
+                totals[c] = np.full(len(keys), fill, dtype=v.dtype)
+                (np.maximum if how == "max" else np.minimum).at(totals[c], which, v)
+        self.parts, self.rows = [(keys, first, totals)], len(keys)
+        self.folded = len(keys)
+        return self.parts[0]
+
+def _cat(parts):
+    import pyarrow as pa
+    return pa.concat_arrays(parts) if isinstance(parts[0], pa.Array) else np.concatenate(parts)
+
+def _unique_rows(k:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "Distinct rows of an int64 (rows × width) array, sorted, and each row's index among them."
+    order = np.lexsort(k.T[::-1])
+    ks = k[order]
+    new = np.append(True, (ks[1:] != ks[:-1]).any(axis=1))
+    inverse = np.empty(len(k), "int64"); inverse[order] = np.cumsum(new) - 1
+    return ks[new], inverse
+
+def _groups(*codes_and_sizes) -> tuple[np.ndarray, np.ndarray]:
+    "Lines grouped by a combination of small int codes (each `(codes ≥ 0, how many values)`): (each line's group, each group's first line)."
+    sizes = [n for _, n in codes_and_sizes]
+    n = len(codes_and_sizes[0][0])
+    if not n: return np.zeros(0, "int64"), np.zeros(0, "int64")
+    if float(np.prod(sizes, dtype="float64")) < 2**62:
+        key = np.zeros(n, "int64")
+        for c, size in codes_and_sizes: key = key * size + c
+        span = int(np.prod(sizes, dtype="float64"))
+        if span <= 8 * n + 1024:  # few combinations: counted in a table, no sort
+            first = np.full(span, n); np.minimum.at(first, key, np.arange(n))
+            present = first < n
+            rank = np.cumsum(present) - 1
+            return rank[key], first[present]
+        _, one, which = np.unique(key, return_index=True, return_inverse=True)
+        return which.ravel(), one
+    _, which = _unique_rows(np.stack([c for c, _ in codes_and_sizes], axis=1))
+    return which, _per_group(which, int(which.max()) + 1)[0]
+
+def _per_group(which:np.ndarray, n:int) -> tuple[np.ndarray, np.ndarray]:
+    "(for each group 0..n-1 with rows, one row of it; the groups with rows)."
+    rows = np.full(n, -1); rows[which[::-1]] = np.arange(len(which))[::-1]
+    used = np.flatnonzero(rows >= 0)
+    return rows[used], used
 
 def _slug(v) -> str: return "".join(ch if ch.isalnum() else "_" for ch in str(v).strip()).strip("_") or "blank"
 
+
 # %% ../nbs/03b_orders.ipynb #30d76b3a
-def customers_from_orders(orders:pd.DataFrame, # order lines (e.g. `read_orders` or `synth_orders`)
-                          as_of:str|date|None=None, # the day recency is counted to; default the day after the last line
-                          m:OrdersMap=UCI_ORDERS, # which columns are what
-                          first_line:int|None=None, # file line of the first order (header = 1), for messages; None: "row N"
-                         ) -> pd.DataFrame:
-    "One row per customer: recency, frequency, monetary value, tenure, basket, returns, per category/channel, most frequent categorical values."
-    import pyarrow as pa
-    o = m.orders
-    missing = [(r, c) for r, v in o.items() for c in ([v] if isinstance(v, str) else v) if c not in orders.columns]
-    if missing:
-        r, c = missing[0]
-        raise SchemaError(f"the orders have no column '{printable(c)}' ({printable(m.source)}: {r}); their columns are "
-                          f"{', '.join(printable(x) for x in list(orders.columns)[:12])}")
-    if len(orders) == 0: raise SchemaError("the orders have a header but no order lines")
-    pos = (lambda i: f"line {i + first_line}") if first_line else (lambda i: f"row {i + 1}")
-    # every column the map names, coded once on all lines
-    cols = [o[r] for r in ("customer", "date", "invoice", "category", "channel", "promotion") if r in o] + list(o.get("categorical", []))
-    both = _codes_of(orders, cols)
-    coded, uniques = {c: v[0] for c, v in both.items()}, {c: v[1] for c, v in both.items()}
-    cust_col = o["customer"]
-    blank = np.append((pd.isna(uniques[cust_col]) | (_text(uniques[cust_col]) == "")).to_numpy(), True)[coded[cust_col]]
-    dup = _duplicates(orders, coded)
-    counts = {"lines": len(orders), "without_customer": int(blank.sum()), "duplicates": int((dup & ~blank).sum())}
-    keep = np.flatnonzero(~blank & ~dup)
-    if not len(keep): raise SchemaError(f"no order line has a customer in column '{printable(cust_col)}'")
-    at = lambda i: pos(int(keep[i]))  # messages give the line in the file
-    # customers: IDs typed as `load_customers` types them (17850.0 is 17850), sorted
-    codes, distinct = _used(coded[cust_col][keep], uniques[cust_col])
-    if distinct.dtype.kind in "OTU" and (text := _text(distinct)).str.fullmatch(r"-?\d+(\.0*)?").all():
-        distinct = text.str.replace(r"\.0*$", "", regex=True)  # 17850.0, as UCI copies write IDs, is 17850
-    ids = id_values(pa.array(distinct, pa.string()) if distinct.dtype.kind in "OTU" else distinct.to_numpy())
-    ids, cust = np.unique(ids.astype(str) if ids.dtype.kind == "O" else ids, return_inverse=True)
-    c, n = cust[codes], len(ids)
-    d_codes, d_uniques = coded[o["date"]][keep], uniques[o["date"]]
-    if (d_codes < 0).any(): raise DataError(f"column '{printable(o['date'])}' is empty in {at(int((d_codes < 0).argmax()))}; expected a date")
-    when = _parse_dates(o["date"], d_codes, d_uniques, m.date_format, at)
-    if "amount" in o: amount = quantity = _amounts(orders, o["amount"], keep, at); price = None
-    else:
-        quantity, price = _amounts(orders, o["quantity"], keep, at), _amounts(orders, o["price"], keep, at)
-        amount = quantity * price
-    if "invoice" in o:
-        i_codes, i_uniques = coded[o["invoice"]][keep], uniques[o["invoice"]]
-        c_invoice = np.append(_text(i_uniques).str.upper().str.startswith("C").to_numpy(bool), False)[i_codes]
-    else: i_codes, c_invoice = np.arange(len(keep)), np.zeros(len(keep), bool)
-    cancelled = c_invoice | (quantity < 0)  # (with an amount column, quantity is the amount)
-    adjust = np.zeros(len(keep), bool) if price is None else (price < 0) & ~cancelled
-    # the day counted to: lines after it are left out
-    day = np.datetime64(pd.Timestamp(as_of).date(), "D") if as_of is not None else when.max().astype("datetime64[D]") + 1
-    late = when >= (day + 1).astype("datetime64[ns]")
-    counts |= {"cancellations": int((cancelled & ~late).sum()), "zero_price": int(((amount == 0) & ~late).sum()),
-               "adjustments": int((adjust & ~late).sum()), "after_as_of": int(late.sum())}
-    use = ~adjust & ~late
-    buy = use & ~cancelled
-    t = when.astype("int64")
-    last, first = _group_max(c[buy], t[buy], n), -_group_max(c[buy], -t[buy], n)
-    none = last == np.iinfo("int64").min  # only cancellations: their own dates stand in
-    if none.any(): last[none], first[none] = _group_max(c[use], t[use], n)[none], -_group_max(c[use], -t[use], n)[none]
-    last, first = last.astype("datetime64[ns]").astype("datetime64[D]"), first.astype("datetime64[ns]").astype("datetime64[D]")
-    frequency = _distinct(c[buy], i_codes[buy], n)
-    monetary = np.bincount(c[use], amount[use], minlength=n).round(2)
-    lines, returns = np.bincount(c[use], minlength=n), np.bincount(c[use & cancelled], minlength=n)
-    out = {cust_col: ids, "Recency": (day - last).astype("int64"), "Frequency": frequency, "Monetary": monetary,
-           "Tenure": (day - first).astype("int64"), "AvgBasket": np.divide(monetary, frequency, out=np.zeros(n), where=frequency > 0).round(2),
+class _Customers:
+    "Order lines into one row per customer, a batch at a time: `add` each batch in order, then `table()`."
+    def __init__(self, m:OrdersMap, as_of, pos, formats:list[str], pool):
+        o = self.o = m.orders
+        self.m, self.pos, self.formats, self.date_format, self.pool = m, pos, formats, None, pool
+        self.day = np.datetime64(pd.Timestamp(as_of).date(), "D") if as_of is not None else None
+        self.counts = dict.fromkeys(("lines", "without_customer", "duplicates", "cancellations", "zero_price", "adjustments", "after_as_of"), 0)
+        self.seen, self.latest = _SeenLines(), None
+        self.books = {c: _Codebook() for c in [o[r] for r in ("category", "channel") if r in o] + list(o.get("categorical", []))}
+        self.kept = {c: np.zeros(0, bool) for c in self.books}  # per value: is it on a line kept?
+        self.per_customer = _Totals({"tb_max": "max", "tb_min": "min", "tu_max": "max", "tu_min": "min", "amount": "sum",
+                                     "lines": "sum", "returns": "sum", "buys": "sum", "deals": "sum"})
+        self.purchases = _Totals({"deal": "max"}) if "invoice" in o else None  # per (customer, invoice) with a purchase: any line with a promotion
+        self.by = {role: _Totals({"w": "sum"}) for role in ("category", "channel") if role in o} | \
+                  {("categorical", col): _Totals({"w": "sum"}) for col in o.get("categorical", [])}
+
+    def _when(self, coded, col, keep:np.ndarray, at) -> np.ndarray:
+        "Seconds since 1970 of each kept line's date: a date type as it is, text by the format chosen on the first batch."
+        import pyarrow as pa, pyarrow.compute as pc
+        name = self.o["date"]
+        if coded is None:  # a date or timestamp type
+            empty = col.is_null().to_numpy(zero_copy_only=False)[keep]
+            if empty.any(): raise DataError(f"column '{printable(name)}' is empty in {at(int(empty.argmax()))}; expected a date")
+            ns = col.cast(pa.timestamp("ns")).cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+            return np.floor_divide(ns, 10**9)[keep]
+        codes = coded.codes[keep]
+        if (codes < 0).any(): raise DataError(f"column '{printable(name)}' is empty in {at(int((codes < 0).argmax()))}; expected a date")
+        texts = _as_text(coded.dictionary)
+        used = np.zeros(len(texts), bool); used[codes] = True  # distinct texts only lines left out use do not count
+        def read(f):
+            parsed = pc.strptime(texts, format=f, unit="s", error_is_null=True)
+            return parsed, parsed.is_null().to_numpy(zero_copy_only=False) & used
+        best = None
+        for f in [self.date_format] if self.date_format else self.formats:
+            parsed, bad = read(f)
+            if best is None or bad.sum() < best[2].sum(): best = (f, parsed, bad)
+            if not bad.any(): break
+        f, parsed, bad = best
+        if bad.any():
+            if self.date_format and (others := [g for g in self.formats if g != f and not read(g)[1].any()]): raise _OtherDates(others)
+            i = int(bad[codes].argmax())
+            raise DataError(f"column '{printable(name)}' has '{printable(coded.value(codes[i]))}' in {at(i)}; expected a date like "
+                            f"{datetime(2010, 12, 1, 8, 26).strftime(f)}" + (f" (date_format \"{f}\")" if self.m.date_format else ""))
+        self.date_format = f
+        return parsed.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)[codes]
+
+    def _number(self, col, role:str, keep:np.ndarray, at) -> np.ndarray:
+        "A quantity, price or amount column as float64 on the kept lines; `DataError` naming the column and line of the first that is not a finite number."
+        import pyarrow as pa, pyarrow.compute as pc
+        name = self.o[role]
+        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type) or pa.types.is_decimal(col.type):
+            nums = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)[keep]
+        else:
+            coded = _Coded(_as_text(col))
+            d = coded.dictionary
+            try: vals = pc.cast(d, pa.float64()).to_numpy(zero_copy_only=False)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError): vals = np.array([_float(w) for w in d.to_pylist()], dtype="float64")
+            codes = coded.codes[keep]
+            wrong = np.append(~np.isfinite(vals), False)[codes]
+            if wrong.any():
+                i = int(wrong.argmax())
+                raise DataError(f"column '{printable(name)}' has '{printable(coded.value(codes[i]))}' in {at(i)}; expected a number")
+            nums = np.append(vals, np.nan)[codes]
+        bad = ~np.isfinite(nums)
+        if bad.any(): raise DataError(f"column '{printable(name)}' is empty or not a finite number in {at(int(bad.argmax()))}; expected a number")
+        return nums
+
+    def prepare(self, batch) -> tuple:
+        "(lines, columns, text and role columns coded, which lines repeat an earlier one): done in the reading thread, batch after batch."
+        o, n = self.o, batch.num_rows
+        cols = {name: _plain(batch.column(j)) for j, name in enumerate(batch.schema.names)}
+        roles = {o["customer"], o.get("invoice"), o.get("promotion")} | set(self.books)
+        names = [name for name, col in cols.items() if _is_text(col.type) or name in roles]
+        coded = dict(zip(names, self.pool.map(lambda name: _Coded(cols[name]), names)))  # two columns at a time
+        h = np.zeros(n, "uint64")  # exact duplicates, by a hash of every column
+        for name, col in cols.items(): h = _combine(h, coded[name].per_line(coded[name].hashes, _MIX) if name in coded else _number_bits(col))
+        return n, cols, coded, self.seen.repeats(h)
+
+    def add(self, prepared:tuple, start:int):
+        "Count one batch of lines (`prepare`d; `start`: index of its first line in the whole file)."
+        import pyarrow as pa, pyarrow.compute as pc
+        o, (n, cols, coded, dup) = self.o, prepared
+        if not n: return
+        cc = coded[o["customer"]]
+        cd = cc.dictionary
+        empty = pc.equal(pc.utf8_trim_whitespace(cd), "") if _is_text(cd.type) else pc.is_nan(cd) if pa.types.is_floating(cd.type) else None
+        blank = cc.per_line(np.zeros(len(cd), bool) if empty is None else empty.fill_null(True).to_numpy(zero_copy_only=False), True)
+        self.counts["lines"] += n
+        self.counts["without_customer"] += int(blank.sum())
+        self.counts["duplicates"] += int((dup & ~blank).sum())
+        keep = np.flatnonzero(~blank & ~dup)
+        books = {}
+        for col, book in self.books.items():  # every line's values are met (the order of ties); kept lines' values are used
+            g = books[col] = book.codes(coded[col])[keep]
+            if len(self.kept[col]) < len(book): self.kept[col] = np.concatenate([self.kept[col], np.zeros(len(book) - len(self.kept[col]), bool)])
+            self.kept[col][g[g >= 0]] = True
+        if not len(keep): return
+        at = lambda i: self.pos(start + int(keep[i]))  # messages give the line in the file
+        when = self._when(coded.get(o["date"]) if _is_text(cols[o["date"]].type) else None, cols[o["date"]], keep, at)
+        if "amount" in o: amount = quantity = self._number(cols[o["amount"]], "amount", keep, at); price = None
+        else:
+            quantity, price = self._number(cols[o["quantity"]], "quantity", keep, at), self._number(cols[o["price"]], "price", keep, at)
+            amount = quantity * price
+        cancelled = quantity < 0  # (with an amount column, quantity is the amount)
+        if "invoice" in o:
+            ic = coded[o["invoice"]]
+            cancelled |= ic.per_line(pc.starts_with(pc.utf8_upper(_as_text(ic.dictionary)), "C").to_numpy(zero_copy_only=False), False)[keep]
+        adjust = np.zeros(len(keep), bool) if price is None else (price < 0) & ~cancelled
+        self.latest = int(when.max()) if self.latest is None else max(self.latest, int(when.max()))
+        late = when >= (self.day + 1).astype("datetime64[s]").astype("int64") if self.day is not None else np.zeros(len(keep), bool)
+        counts = self.counts
+        counts["cancellations"] += int((cancelled & ~late).sum()); counts["zero_price"] += int(((amount == 0) & ~late).sum())
+        counts["adjustments"] += int((adjust & ~late).sum()); counts["after_as_of"] += int(late.sum())
+        use = ~adjust & ~late
+        buy = use & ~cancelled
+        deal = np.zeros(len(keep), bool)
+        if "promotion" in o:
+            pcd = coded[o["promotion"]]
+            flag = pc.invert(pc.is_in(pc.utf8_lower(_as_text(pcd.dictionary)), value_set=pa.array(_FALSE))).to_numpy(zero_copy_only=False)
+            deal = buy & pcd.per_line(flag, False)[keep]
+        # per customer of this batch (codes into its distinct customers), kept by the hash of the customer's value
+        c, nc = cc.codes[keep], len(cd)
+        low, high = np.iinfo("int64").min, np.iinfo("int64").max
+        def extreme(ufunc, fill, mask):
+            out = np.full(nc, fill); ufunc.at(out, c[mask], when[mask]); return out
+        lines = np.bincount(c[use], minlength=nc)
+        rows = np.flatnonzero(lines)
+        per = {"tb_max": extreme(np.maximum, low, buy), "tb_min": extreme(np.minimum, high, buy), "tu_max": extreme(np.maximum, low, use),
+               "tu_min": extreme(np.minimum, high, use), "amount": np.bincount(c[use], amount[use], minlength=nc), "lines": lines,
+               "returns": np.bincount(c[use & cancelled], minlength=nc), "buys": np.bincount(c[buy], minlength=nc), "deals": np.bincount(c[deal], minlength=nc)}
+        self.per_customer.add(cc.hashes[rows], {"value": cd.take(pa.array(rows))}, {k: v[rows] for k, v in per.items()})
+        ch = cc.hashes[c]  # each kept line's customer, as its hash
+        if self.purchases is not None:  # (customer, invoice) pairs with a purchase; an invoice by its hash, a missing one as one invoice
+            ih = ic.per_line(ic.hashes, _MIX)[keep]
+            li = ic.codes[keep]
+            ib, cb = li[buy] + 1, c[buy]  # (+1: a missing invoice is one)
+            owner = np.full(len(ic.dictionary) + 1, -1); owner[ib] = cb
+            which, one = _groups((ib, len(owner))) if (owner[ib] == cb).all() else _groups((cb, nc), (ib, len(owner)))  # an invoice, one customer
+            lines_ = np.flatnonzero(buy)[one]
+            deal_any = np.zeros(len(one), "int8"); np.maximum.at(deal_any, which, deal[buy].astype("int8"))
+            self.purchases.add(_combine(ch[lines_], ih[lines_]), {"customer": ch[lines_], "invoice": ih[lines_]}, {"deal": deal_any})
+        for role, col in [(r, o[r]) for r in ("category", "channel") if r in o] + [(("categorical", c_), c_) for c_ in o.get("categorical", [])]:
+            v = books[col]
+            ok = (buy if role == "channel" else use) & (v >= 0)
+            size = len(self.books[col])
+            if role == "channel" and self.purchases is not None:  # distinct (customer, channel, invoice): purchases per channel
+                which, one = _groups((c[ok], nc), (v[ok], size), (li[ok] + 1, len(ic.dictionary) + 1))
+                at_ = np.flatnonzero(ok)[one]
+                self.by[role].add(_combine(_combine(ch[at_], v[at_].astype("uint64")), ih[at_]),
+                                  {"customer": ch[at_], "value": v[at_], "invoice": ih[at_]}, {"w": np.ones(len(one))})
+            else:  # spending per category; lines per channel (no invoices) or categorical value
+                which, one = _groups((c[ok], nc), (v[ok], size))
+                at_ = np.flatnonzero(ok)[one]
+                w = np.bincount(which, amount[ok] if role == "category" else None, minlength=len(one)).astype("float64")
+                self.by[role].add(_combine(ch[at_], v[at_].astype("uint64")), {"customer": ch[at_], "value": v[at_]}, {"w": w})
+
+def _float(w) -> float:
+    try: return float(w)
+    except (TypeError, ValueError): return np.nan
+
+def _table(agg:_Customers, cust_col:str) -> pd.DataFrame:
+    "The customer table from the totals: customers with a line counted, IDs typed as `load_customers` types them (17850.0 is 17850), sorted."
+    import pyarrow as pa, pyarrow.compute as pc
+    o = agg.o
+    if not agg.counts["lines"] or agg.counts["without_customer"] == agg.counts["lines"]:
+        raise SchemaError(f"no order line has a customer in column '{printable(cust_col)}'")
+    keys, first, per = agg.per_customer.fold()
+    if not len(keys): raise SchemaError(f"no order line is on or before the as-of day {agg.day}" if agg.day is not None else "no order line counts")
+    raw = first["value"]
+    if _is_text(raw.type):
+        text = pc.utf8_trim_whitespace(raw)
+        if pc.all(pc.match_substring_regex(text, r"^-?\d+(\.0*)?$")).as_py(): text = pc.replace_substring_regex(text, r"\.0*$", "")  # 17850.0 is 17850
+        ids = id_values(text)
+    else: ids = id_values(raw.to_numpy(zero_copy_only=False))
+    ids, final = np.unique(ids.astype(str) if ids.dtype.kind == "O" else ids, return_inverse=True)  # values that are one ID merge
+    n = len(ids)
+    lookup = pd.Index(keys)
+    row = lambda h: final[lookup.get_indexer(h)]  # a customer's hash → its row
+    def total(k, ufunc=np.add, fill=0):
+        out = np.full(n, fill, dtype=per[k].dtype); ufunc.at(out, final, per[k])
+        return out
+    low, high = np.iinfo("int64").min, np.iinfo("int64").max
+    last, first_t = total("tb_max", np.maximum, low), total("tb_min", np.minimum, high)
+    none = last == low  # only cancellations: their own dates stand in
+    if none.any(): last[none], first_t[none] = total("tu_max", np.maximum, low)[none], total("tu_min", np.minimum, high)[none]
+    day = agg.day if agg.day is not None else np.datetime64(agg.latest // 86400, "D") + 1
+    last_d, first_d = np.floor_divide(last, 86400).astype("datetime64[D]"), np.floor_divide(first_t, 86400).astype("datetime64[D]")
+    monetary, lines, returns = total("amount").round(2), total("lines"), total("returns")
+    if agg.purchases is not None:  # distinct invoices with a purchase; those with a promotion line
+        pairs, pfirst, ptot = agg.purchases.fold()
+        c = row(pfirst["customer"]) if len(pairs) else np.zeros(0, "int64")
+        if n != len(keys) and len(pairs):  # IDs merged: an invoice shared by two of their values counts once
+            keep_pair = np.flatnonzero(~pd.Series(_combine(c.astype("uint64"), pfirst["invoice"])).duplicated().to_numpy())
+            c, deal = c[keep_pair], ptot["deal"][keep_pair]
+        else: deal = ptot.get("deal", np.zeros(0, "int8"))
+        frequency, deals = np.bincount(c, minlength=n), np.bincount(c, deal.astype("float64"), minlength=n).astype("int64")
+    else: frequency, deals = total("buys"), total("deals")
+    out = {cust_col: ids, "Recency": (day - last_d).astype("int64"), "Frequency": frequency, "Monetary": monetary,
+           "Tenure": (day - first_d).astype("int64"), "AvgBasket": np.divide(monetary, frequency, out=np.zeros(n), where=frequency > 0).round(2),
            "Lines": lines, "Returns": returns, "ReturnShare": np.divide(returns, lines, out=np.zeros(n), where=lines > 0).round(4),
-           "FirstPurchase": first.astype("datetime64[ns]"), "LastPurchase": last.astype("datetime64[ns]")}
+           "FirstPurchase": first_d.astype("datetime64[ns]"), "LastPurchase": last_d.astype("datetime64[ns]")}
+    def spread(role, col):
+        "(the values of `col` on kept lines, in the order met; customers × values totals)."
+        _, f, t = agg.by[role].fold()
+        used = np.flatnonzero(agg.kept[col])
+        column = np.full(len(agg.kept[col]), -1); column[used] = np.arange(len(used))
+        table = np.zeros((n, len(used)))
+        if len(t.get("w", [])):
+            c, v, w = row(f["customer"]), f["value"], t["w"]
+            if "invoice" in f:  # distinct (customer, channel, invoice): one purchase each, once per ID when IDs merged
+                one = np.flatnonzero(~pd.Series(_combine(_combine(c.astype("uint64"), v.astype("uint64")), f["invoice"])).duplicated().to_numpy())
+                c, v, w = c[one], v[one], np.ones(len(one))
+            np.add.at(table, (c, column[v]), w)
+        values = agg.books[col].values()
+        return [values[i] for i in used], table
     if "category" in o:
-        k_codes, k_uniques = _used(coded[o["category"]][keep], uniques[o["category"]])
-        ok = use & (k_codes >= 0)
-        spend = np.bincount(c[ok] * len(k_uniques) + k_codes[ok], amount[ok], minlength=n * len(k_uniques)).reshape(n, len(k_uniques))
-        out |= {f"Spend_{_slug(v)}": spend[:, j].round(2) for j, v in enumerate(k_uniques)}
+        values, spend = spread("category", o["category"])
+        out |= {f"Spend_{_slug(v)}": spend[:, j].round(2) for j, v in enumerate(values)}
     if "channel" in o:
-        h_codes, h_uniques = _used(coded[o["channel"]][keep], uniques[o["channel"]])
-        for j, v in enumerate(h_uniques):
-            ok = buy & (h_codes == j)
-            out[f"Purchases_{_slug(v)}"] = _distinct(c[ok], i_codes[ok], n)
+        values, purchases = spread("channel", o["channel"])
+        out |= {f"Purchases_{_slug(v)}": purchases[:, j].astype("int64") for j, v in enumerate(values)}
     if "promotion" in o:
-        p_codes, p_uniques = _used(coded[o["promotion"]][keep], uniques[o["promotion"]])
-        promo = buy & np.append(~_text(p_uniques).str.lower().isin(_FALSE).to_numpy(bool), False)[p_codes]
-        deals = _distinct(c[promo], i_codes[promo], n)
         out |= {"Deals": deals, "PromotionShare": np.divide(deals, frequency, out=np.zeros(n), where=frequency > 0).round(4)}
-    for col in o.get("categorical", []):
-        out[col] = _mode(c[use], coded[col][keep][use], uniques[col], n)
+    for col in o.get("categorical", []):  # the most frequent value; ties: the value met first in the file
+        _, f, t = agg.by[("categorical", col)].fold()
+        mode = np.full(n, None, dtype=object)
+        if len(t.get("w", [])):
+            which, pair = pd.factorize(row(f["customer"]) * np.int64(len(agg.books[col])) + f["value"])
+            c, v, w = pair // len(agg.books[col]), pair % len(agg.books[col]), np.bincount(which, t["w"], minlength=len(pair))
+            order = np.lexsort((v, -w, c))
+            top = order[np.append(True, c[order][1:] != c[order][:-1])]
+            mode[c[top]] = np.array(agg.books[col].values(), dtype=object)[v[top]]
+        out[col] = mode
     result = pd.DataFrame(out)
-    counts |= {"customers": n, "as_of": str(day)}
+    counts = agg.counts | {"customers": n, "as_of": str(day)}
     result.attrs["orders"] = counts
     logger.info(orders_summary(counts))
     return result
+
+def customers_from_orders(orders, # order lines: a DataFrame (e.g. `synth_orders`) or a CSV/TSV/Parquet file, read a block at a time
+                          as_of:str|date|None=None, # the day recency is counted to; default the day after the last line
+                          m:OrdersMap=UCI_ORDERS, # which columns are what
+                          first_line:int|None=None, # file line of the first order (header = 1), for messages; None: "row N" (a file: line 2)
+                          batch_lines:int|None=None, # lines per batch of a DataFrame or Parquet file (the totals do not depend on it)
+                          block_bytes:int|None=None, # bytes per block of a text file (the totals do not depend on it)
+                         ) -> pd.DataFrame:
+    "One row per customer: recency, frequency, monetary value, tenure, basket, returns, per category/channel, most frequent categorical values."
+    o = m.orders
+    is_file = not isinstance(orders, pd.DataFrame)
+    if is_file and first_line is None and not is_parquet(orders): first_line = 2
+    pos = (lambda i: f"line {i + first_line}") if first_line else (lambda i: f"row {i + 1}")
+    formats, as_text = [m.date_format] if m.date_format else list(DATE_TRIES), False
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(2, thread_name_prefix="custseg-orders") as pool:  # a batch's columns are coded two at a time
+        while True:
+            agg = _Customers(m, as_of, pos, formats, pool)
+            try:
+                for prepared, start in order_batches(orders, m, as_text, batch_lines, block_bytes, check=lambda names: _check_columns(names, m),
+                                                     prepare=agg.prepare):
+                    agg.add(prepared, start)
+                break
+            except _AsText: as_text = True  # an amount that is not a number: read again as text, to name its line
+            except _OtherDates as e: formats = e.formats  # the first blocks' date format fails later: again with those that read it
+    if not agg.counts["lines"]:
+        raise SchemaError(f"file '{printable(orders)}' has a header but no order lines" if is_file else "the orders have a header but no order lines")
+    return _table(agg, o["customer"])
+
+def _check_columns(columns, m:OrdersMap):
+    "`SchemaError` naming the first column of the map the orders lack."
+    o = m.orders
+    missing = [(r, c) for r, v in o.items() for c in ([v] if isinstance(v, str) else v) if c not in columns]
+    if missing:
+        r, c = missing[0]
+        raise SchemaError(f"the orders have no column '{printable(c)}' ({printable(m.source)}: {r}); their columns are "
+                          f"{', '.join(printable(x) for x in list(columns)[:12])}")
 
 def orders_summary(counts:dict, # `customers_from_orders(...).attrs["orders"]`
                   ) -> str:
