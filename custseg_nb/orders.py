@@ -202,14 +202,15 @@ def _guarded(batches, path:Path, as_text:bool):
         yield b
 
 def _pieces(path:Path, block_bytes:int):
-    "A text file after its header line, in pieces of about `block_bytes` that end at a line end outside quotes."
+    "A text file after its header line, in pieces of about `block_bytes` that end at a line end outside quotes (a quoted value may hold a line end)."
     with open(path, "rb") as f:
         f.readline(1 << 20)  # the header (read by `_header`)
         rest = b""
         while chunk := f.read(block_bytes):
             data = rest + chunk
             cut = data.rfind(b"\n") + 1
-            while cut and data.count(b'"', 0, cut) % 2: cut = data.rfind(b"\n", 0, cut - 1) + 1  # that line end is inside quotes
+            while cut and np.count_nonzero(np.frombuffer(data, "uint8", cut) == 34) % 2:  # an odd number of quotes before it: inside a value
+                cut = data.rfind(b"\n", 0, cut - 1) + 1
             if cut: yield data[:cut]
             rest = data[cut:]  # (a line longer than a block: read on)
         if rest.strip(): yield rest
@@ -358,7 +359,7 @@ class _SeenLines:
 
 
 # %% ../nbs/03b_orders.ipynb #312efb9c
-FOLD_ROWS = 1 << 18  # partial totals are combined per key when they pass this many rows, and twice the keys they had at the last fold
+FOLD_ROWS = 1 << 20  # partial totals are combined per key when they pass this many rows, and twice the keys they had at the last fold
 
 class _OtherDates(Exception):
     "A later batch's dates do not read with the format chosen on the first ones, but they do with `formats`: start again with those."
@@ -460,10 +461,10 @@ def _groups(*codes_and_sizes) -> tuple[np.ndarray, np.ndarray]:
         key = np.zeros(n, "int64")
         for c, size in codes_and_sizes: key = key * size + c
         span = int(np.prod(sizes, dtype="float64"))
-        if span <= 8 * n + 1024:  # few combinations: counted in a table, no sort
+        if span <= 64 * n + 4096:  # few combinations: a table of them, no sort
             first = np.full(span, n); np.minimum.at(first, key, np.arange(n))
-            present = first < n
-            rank = np.cumsum(present) - 1
+            present = np.flatnonzero(first < n)
+            rank = np.full(span, -1); rank[present] = np.arange(len(present))
             return rank[key], first[present]
         _, one, which = np.unique(key, return_index=True, return_inverse=True)
         return which.ravel(), one
@@ -586,7 +587,8 @@ class _Customers:
         cancelled = quantity < 0  # (with an amount column, quantity is the amount)
         if "invoice" in o:
             ic = coded[o["invoice"]]
-            cancelled |= ic.per_line(pc.starts_with(pc.utf8_upper(_as_text(ic.dictionary)), "C").to_numpy(zero_copy_only=False), False)[keep]
+            d = pc.utf8_ltrim_whitespace(ic.dictionary if _is_text(ic.dictionary.type) else pc.cast(ic.dictionary, pa.string()))
+            cancelled |= ic.per_line(pc.or_(pc.starts_with(d, "C"), pc.starts_with(d, "c")).to_numpy(zero_copy_only=False), False)[keep]
         adjust = np.zeros(len(keep), bool) if price is None else (price < 0) & ~cancelled
         self.latest = int(when.max()) if self.latest is None else max(self.latest, int(when.max()))
         late = when >= (self.day + 1).astype("datetime64[s]").astype("int64") if self.day is not None else np.zeros(len(keep), bool)
