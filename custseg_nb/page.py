@@ -107,6 +107,7 @@ def fields_for(manifest) -> tuple[Field, ...]:
         elif f.column in label: f = Field(f.column, str(label[f.column]).capitalize(), f.group, f.low, f.high, f.step)
         elif f.column == "Kidhome" and len(kids) != 2: f = Field(f.column, "Children at home", f.group, f.low, f.high, f.step)
         elif f.column == "Complain": f = Field(f.column, "Complained", f.group)  # over the file's own period, which its map does not state
+        elif f.column == "NumWebVisitsMonth": f = Field(f.column, "Web visits", f.group, f.low, f.high, f.step)  # Kaggle's are last month's
         out.append(f)
     return tuple(out)
 

@@ -365,12 +365,16 @@ def _response(r:Mapping|None) -> str:
 
 def response_html(manifest:Manifest) -> str:
     "The last campaign's response rate by segment (95% intervals) and how well the response model ranks held-out customers."
+    rm = manifest.data.get("response_model") or {}
+    if "response" in (manifest.data.get("missing_roles") or []):  # a file without answers: no rate to show, and retraining it gives none
+        why = rm.get("reason") or "the column map has no response role"
+        return message_html(f"No response model and no response rates: {why}. The campaign panel needs a file with the answers to a "
+                            "campaign (the map's response role).", "note")
     rows = "".join(f"<tr><td>{s['id']}</td><td style='text-align:left'>{html.escape(s['name'])}</td><td>{s['size']:,}</td>"
                    f"<td>{_response(s.get('expected_response')) or '—'}</td></tr>" for s in manifest["segments"])
     table = (f"<h4>Response rate by segment</h4><table class='custseg-table custseg-response-table'><tr><th>id</th>"
              f"<th style='text-align:left'>segment</th><th>customers</th><th>responded to the last campaign (95% interval)</th>"
              f"</tr>{rows}</table>")
-    rm = manifest.data.get("response_model") or {}
     if not rm.get("model"):
         why = rm.get("reason") or "this model was trained without one"
         return table + message_html(f"No response model: {why}. The campaign panel needs one: retrain with `custseg train`.", "note")

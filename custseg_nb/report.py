@@ -4,14 +4,14 @@
 
 # %% auto #0
 __all__ = ['logger', 'PACKAGE_DIR', 'PROJECT_ROOT', 'MIN_CUSTOMERS', 'MIN_DISTINCT', 'FEATURE_LABELS', 'COLOURS', 'BASE_COLOUR',
-           'RULE_WORDS', 'MONEY_COLUMNS', 'FEATURE_SET_RULE', 'CSS', 'ALGORITHM_ROWS', 'readable_cells',
-           'render_readme', 'check_reportable', 'report_model', 'ReportData', 'report_data', 'money', 'gain', 'mpl',
-           'share_label', 'feature_labels', 'readable_rule', 'png_uri', 'img', 'esc', 'segment_facts', 'size_chart',
-           'mix_chart', 'card_chart', 'response_chart', 'ranking_curves', 'gains_roc_chart', 'calibration_table',
-           'calibration_chart', 'profit_table', 'paying_contacts', 'profit_chart', 'k_chart', 'candidate_sets',
-           'compare_feature_sets', 'table', 'how_sure', 'summary_html', 'card_html', 'quality_rows', 'decile_rows',
-           'campaigns_html', 'duplicates', 'changes_by_column', 'quality_html', 'methods_html', 'build_report',
-           'render_report']
+           'RULE_WORDS', 'NO_PERIOD_WORDS', 'NO_PERIOD_LABELS', 'MONEY_COLUMNS', 'FEATURE_SET_RULE', 'CSS',
+           'ALGORITHM_ROWS', 'FEATURE_IDEAS', 'readable_cells', 'render_readme', 'check_reportable', 'report_model',
+           'ReportData', 'report_data', 'money', 'gain', 'mpl', 'share_label', 'feature_labels', 'readable_rule',
+           'png_uri', 'img', 'esc', 'segment_facts', 'size_chart', 'mix_chart', 'card_chart', 'response_chart',
+           'ranking_curves', 'gains_roc_chart', 'calibration_table', 'calibration_chart', 'profit_table',
+           'paying_contacts', 'profit_chart', 'k_chart', 'candidate_sets', 'compare_feature_sets', 'table', 'how_sure',
+           'summary_html', 'card_html', 'quality_rows', 'decile_rows', 'campaigns_html', 'duplicates',
+           'changes_by_column', 'quality_html', 'methods_html', 'build_report', 'render_report']
 
 # %% ../nbs/17_report.ipynb #40b327c9
 import importlib.util
@@ -32,12 +32,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from threadpoolctl import threadpool_limits
 
-from .schema import CHANNELS, CustSegError, CHANNEL_WORDS, DataError, PRODUCT_WORDS, SPENDING
+from .schema import CATEGORICAL, CHANNELS, COLUMNS, CustSegError, CHANNEL_WORDS, DataError, PRODUCT_WORDS, SPENDING
 from .files import load_customers, sha256_file, write_atomically
-from .columns import KAGGLE_MAP
+from .columns import KAGGLE_MAP, user_columns
 from .cleaning import clean_report
 from .clustering import compare_algorithms, oob_stability, silhouette
-from .features import CANDIDATE_FEATURE_SETS, CHANNEL_SHARE_NAMES, CLUSTER_FEATURES, share_words
+from .features import CANDIDATE_FEATURE_SETS, CHANNEL_SHARE_NAMES, CLUSTER_FEATURES, SHARE_NAMES, share_words
 from .segments import wilson_interval
 from .model import Manifest
 from .response import expected_responders
@@ -159,9 +159,19 @@ class ReportData:
         return share_words(self.words)
 
     @property
-    def over_two_years(self) -> bool:
-        "Whether the amounts are the Kaggle file's, each customer's spending over two years; a file with its own map does not say over what period."
+    def kaggle_periods(self) -> bool:
+        "Whether the file is the Kaggle one: spending over two years, web visits last month's; a file with its own map states neither period."
         return self.manifest.column_map == KAGGLE_MAP
+
+    @property
+    def missing(self) -> set[str]:
+        "Roles the model's column map leaves out (`columns.missing_roles`): training filled each with one value, so the report states nothing about them."
+        return set(self.manifest.data.get("missing_roles") or [])
+
+    @property
+    def absent(self) -> list[str]:
+        "Kaggle columns the file does not fill (the Kaggle file: none): the report names no value, rule or label of theirs."
+        return [c for c in COLUMNS if c not in user_columns(self.manifest.column_map)]
 
 def report_data(manifest:Manifest, # the model (`report_model`)
                 name:str|None=None, # what to call the file; default the model's training source
@@ -226,7 +236,10 @@ def mpl(text:str) -> str:
 
 RULE_WORDS = {"Total_Spending": "spending over two years", "Share_Catalog": "catalog's share of purchases", "Share_Web": "web's share of purchases",
               "Share_Store": "store's share of purchases", "Deals_Share": "share of purchases with a discount", "Children": "children at home",
-              "NumWebVisitsMonth": "web visits last month", "Income": "income", "Recency": "days since the last purchase"}
+              "NumWebVisitsMonth": "web visits last month", "Income": "income", "Recency": "days since the last purchase",
+              "Total_Purchases": "number of purchases"}
+NO_PERIOD_WORDS = {"Total_Spending": "spending", "NumWebVisitsMonth": "web visits"}  # RULE_WORDS, less the Kaggle file's periods
+NO_PERIOD_LABELS = {"Log_Total_Spending": "spending (log scale)", "NumWebVisitsMonth": "visits to the website"}  # FEATURE_LABELS, less them
 
 MONEY_COLUMNS = ("Total_Spending", "Income")  # name-claim rules whose thresholds are amounts
 
@@ -235,19 +248,18 @@ def share_label(feature:str, word:str) -> str:
     return f"{word}'s share of {'purchases' if feature in CHANNEL_SHARE_NAMES.values() else 'spending'}"
 
 def feature_labels(d:ReportData) -> dict:
-    "Feature → what it measures, shares in the file's words, spending over two years only for the Kaggle file."
-    period = {} if d.over_two_years else {"Log_Total_Spending": "spending (log scale)"}
-    return FEATURE_LABELS | period | {s: share_label(s, w) for s, w in d.share_words.items()}
+    "Feature → what it measures, shares in the file's words; spending over two years and visits last month only for the Kaggle file."
+    return FEATURE_LABELS | ({} if d.kaggle_periods else NO_PERIOD_LABELS) | {s: share_label(s, w) for s, w in d.share_words.items()}
 
 def readable_rule(rule:str, symbol:str="$",
                   shares:dict|None=None, # share feature → the file's word (`ReportData.share_words`); None: the Kaggle words
-                  over_two_years:bool=True, # amounts are the Kaggle file's, over two years (`ReportData.over_two_years`); False: no period said
+                  kaggle_periods:bool=True, # amounts over two years, web visits last month's (`ReportData.kaggle_periods`); False: no period said
                  ) -> str:
     "A name claim's rule in words, amounts with their currency: 'Total_Spending ≥ 822.3' → 'spending over two years ≥ $822'."
     out = re.sub(rf"\b({'|'.join(MONEY_COLUMNS)}) (≥|≤|>|<|==) (-?[\d.]+)\b", lambda m: f"{m[1]} {m[2]} {money(float(m[3]), symbol)}", rule)
     for col, word in (shares or {}).items(): out = re.sub(rf"\b{col}\b", share_label(col, word), out)
     out = re.sub(r"Share_(Wines|Fruits|Meat|Fish|Sweets|Gold)", lambda m: f"{m.group(1).lower()}'s share of spending", out)
-    rule_words = RULE_WORDS if over_two_years else RULE_WORDS | {"Total_Spending": "spending"}  # no period the file does not state
+    rule_words = RULE_WORDS if kaggle_periods else RULE_WORDS | NO_PERIOD_WORDS  # no period the file does not state
     for col, words in rule_words.items(): out = re.sub(rf"\b{col}\b", words, out)
     return out.replace(" == ", " = ")
 
@@ -281,22 +293,33 @@ def segment_facts(d:ReportData) -> pd.DataFrame:
         rows[key] = {"customers": len(g), "share": len(g)/len(e), "income": g["Income"].median(),
                      "spending": g["Total_Spending"].median(), "age": g["Age"].median(), "children": (g["Children"] > 0).mean(),
                      "deals": g["NumDealsPurchases"].sum()/max(g["Total_Purchases"].sum(), 1),
-                     "web_visits": g["NumWebVisitsMonth"].median(),
+                     "web_visits": g["NumWebVisitsMonth"].median(), "purchases": g["Total_Purchases"].median(),
+                     "recency": g["Recency"].median(), "tenure": g["Customer_For_Days"].median(),
                      **{f"product:{d.words['spending'][c]}": v for c, v in _mix(g, list(d.words["spending"])).items()},
                      **{f"channel:{d.words['channels'][c]}": v for c, v in _mix(g, list(d.words["channels"])).items()},
                      "answered": len(answered), "responders": int(answered.sum()),
                      "response": answered.mean() if len(answered) else np.nan, "response_low": lo, "response_high": hi}
     return pd.DataFrame(rows).T.infer_objects()
 
-def _facts_text(f:pd.Series, base:pd.Series, symbol:str, over_two_years:bool=True) -> list[str]:
-    "Two or three facts about a segment, compared with the whole file."
-    top_product = max((c for c in f.index if c.startswith("product:")), key=lambda c: f[c]/max(base[c], 1e-9))
-    top_channel = max((c for c in f.index if c.startswith("channel:")), key=lambda c: f[c]/max(base[c], 1e-9))
-    return [f"median income {money(f.income, symbol)} (all: {money(base.income, symbol)})",
-            f"median spending {money(f.spending, symbol)}{' over two years' if over_two_years else ''} (all: {money(base.spending, symbol)})",
-            f"{f.children:.0%} have children at home (all: {base.children:.0%})",
-            f"{top_product.split(':')[1]} is {f[top_product]:.0%} of their spending (all: {base[top_product]:.0%}); "
-            f"{top_channel.split(':')[1]} {f[top_channel]:.0%} of their purchases (all: {base[top_channel]:.0%})"]
+def _top_share(f:pd.Series, base:pd.Series, kind:str) -> str|None:
+    "The product (`kind='product'`) or channel whose share most exceeds the file's; None with a single one (100% everywhere says nothing)."
+    cols = [c for c in f.index if c.startswith(kind + ":")]
+    return max(cols, key=lambda c: f[c]/max(base[c], 1e-9)) if len(cols) > 1 else None
+
+def _facts_text(d:ReportData, f:pd.Series, base:pd.Series, symbol:str) -> list[str]:
+    "Facts about a segment, compared with the whole file: none about a role the file lacks (`ReportData.missing`); its behaviour when segmented on it."
+    out = [] if "income" in d.missing else [f"median income {money(f.income, symbol)} (all: {money(base.income, symbol)})"]
+    out.append(f"median spending {money(f.spending, symbol)}{' over two years' if d.kaggle_periods else ''} (all: {money(base.spending, symbol)})")
+    if "kids" not in d.missing: out.append(f"{f.children:.0%} have children at home (all: {base.children:.0%})")
+    product, channel = _top_share(f, base, "product"), _top_share(f, base, "channel")
+    mix = [f"{product.split(':')[1]} is {f[product]:.0%} of their spending (all: {base[product]:.0%})"] if product else []
+    if channel: mix.append(f"{channel.split(':')[1]}{'' if mix else ' is'} {f[channel]:.0%} of their purchases (all: {base[channel]:.0%})")
+    out += ["; ".join(mix)] if mix else []
+    n = lambda v: f"{v:,.0f} purchase{'' if f'{v:,.0f}' == '1' else 's'}"
+    said = {"Log_Total_Purchases": f"median {n(f.purchases)} (all: {base.purchases:,.0f})",
+            "Recency": f"median {f.recency:,.0f} days since the last purchase (all: {base.recency:,.0f})",
+            "Customer_For_Days": f"median {f.tenure:,.0f} days since enrolment (all: {base.tenure:,.0f})"}  # behaviour, when segmented on it
+    return out + [t for feature, t in said.items() if feature in d.manifest["features"]]
 
 # %% ../nbs/17_report.ipynb #e80b7f93
 def _segment_labels(d:ReportData) -> list[str]:
@@ -329,7 +352,7 @@ def mix_chart(d:ReportData, facts:pd.DataFrame, kind:str) -> Figure:
             if w >= 0.07: ax.text(l + w/2, yi, f"{w:.0%}", ha="center", va="center", fontsize=8, color="white")
         left += v
     ax.set_yticks(y, rows); ax.xaxis.set_major_formatter(PercentFormatter(1.0)); ax.set_xlim(0, 1)
-    what = ("spending by product" if kind == "product" else "purchases by channel") + (", over two years" if d.over_two_years else "")
+    what = ("spending by product" if kind == "product" else "purchases by channel") + (", over two years" if d.kaggle_periods else "")
     ax.set_xlabel(f"share of {what.split(',')[0].split(' by ')[0]}"); ax.set_title(f"Each segment's {what}")
     _legend_below(fig, ax, len(cols))
     return fig
@@ -343,41 +366,52 @@ def _hist(ax, values, base, bins, colour, log=False):
     if log: ax.set_xscale("log")
 
 def card_chart(d:ReportData, facts:pd.DataFrame, seg:int, symbol:str="$") -> Figure:
-    "A segment's profile against all customers: income, spending, age, products, channels, children."
+    "A segment's profile against all customers: income, spending, age, products, channels, children — those the file has."
     e, colour = d.engineered, COLOURS[seg % len(COLOURS)]
     m = d.labels == seg
-    fig = Figure(figsize=(12, 6.6), dpi=80); axes = fig.subplots(2, 3)  # a fixed layout: constrained layout doubles the drawing time
-    inc = e["Income"].to_numpy(float)
-    _hist(axes[0, 0], inc[m], inc, np.linspace(np.nanmin(inc), np.nanpercentile(inc, 99.5), 25), colour)
-    axes[0, 0].xaxis.set_major_formatter(_axis_money(symbol)); axes[0, 0].set_xlabel("yearly household income")
-    axes[0, 0].set_title("Income")
+    shares = {kind: [c for c in facts.columns if c.startswith(kind + ":")] for kind in ("product", "channel")}
+    panels = [p for p, role in (("income", "income"), ("spending", None), ("age", "birth_year"), ("product", None), ("channel", None),
+                                ("children", "kids")) if role not in d.missing and (p not in shares or len(shares[p]) > 1)]  # one product: 100% everywhere
+    nrows, ncols = -(-len(panels)//3), min(len(panels), 3)
+    w, h = 4.0*ncols, 3.3*nrows
+    fig = Figure(figsize=(w, h), dpi=80)  # a fixed layout: constrained layout doubles the drawing time
+    axes = dict(zip(panels, fig.subplots(nrows, ncols, squeeze=False).flat))
+    for ax in fig.axes[len(panels):]: ax.set_visible(False)
+    if "income" in axes:
+        inc = e["Income"].to_numpy(float)
+        _hist(axes["income"], inc[m], inc, np.linspace(np.nanmin(inc), np.nanpercentile(inc, 99.5), 25), colour)
+        axes["income"].xaxis.set_major_formatter(_axis_money(symbol)); axes["income"].set_xlabel("yearly household income")
+        axes["income"].set_title("Income")
     spend = np.maximum(e["Total_Spending"].to_numpy(float), 1)
-    _hist(axes[0, 1], spend[m], spend, np.geomspace(spend.min(), spend.max()*1.01, 25), colour, log=True)
-    axes[0, 1].xaxis.set_major_formatter(_axis_money(symbol))
-    axes[0, 1].set_xlabel("spending over two years (log scale)" if d.over_two_years else "spending (log scale)")
-    axes[0, 1].set_title("Spending")
-    age = e["Age"].to_numpy(float)
-    _hist(axes[0, 2], age[m], age, np.arange(np.floor(age.min()), age.max() + 3, 3), colour)
-    axes[0, 2].set_xlabel(f"age on {d.age_date:%d %b %Y} (latest enrolment)"); axes[0, 2].set_title("Age")
-    for ax, kind, title in ((axes[1, 0], "product", "Spending by product"), (axes[1, 1], "channel", "Purchases by channel")):
-        cols = [c for c in facts.columns if c.startswith(kind + ":")]
+    _hist(axes["spending"], spend[m], spend, np.geomspace(spend.min(), spend.max()*1.01, 25), colour, log=True)
+    axes["spending"].xaxis.set_major_formatter(_axis_money(symbol))
+    axes["spending"].set_xlabel("spending over two years (log scale)" if d.kaggle_periods else "spending (log scale)")
+    axes["spending"].set_title("Spending")
+    if "age" in axes:
+        age = e["Age"].to_numpy(float)
+        _hist(axes["age"], age[m], age, np.arange(np.floor(age.min()), age.max() + 3, 3), colour)
+        axes["age"].set_xlabel(f"age on {d.age_date:%d %b %Y} (latest enrolment)"); axes["age"].set_title("Age")
+    for kind, title in (("product", "Spending by product"), ("channel", "Purchases by channel")):
+        if kind not in axes: continue
+        ax, cols = axes[kind], shares[kind]
         y = np.arange(len(cols))[::-1]
         ax.barh(y + 0.2, facts.loc[seg, cols].to_numpy(float), 0.4, color=colour, label="this segment")
         ax.barh(y - 0.2, facts.loc["all", cols].to_numpy(float), 0.4, color=BASE_COLOUR, label="all customers")
         ax.set_yticks(y, [c.split(":")[1] for c in cols]); ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.set_xlabel(("share of spending" if kind == "product" else "share of purchases") + (", two years" if d.over_two_years else ""))
+        ax.set_xlabel(("share of spending" if kind == "product" else "share of purchases") + (", two years" if d.kaggle_periods else ""))
         ax.set_title(title)
-    kids = np.minimum(e["Children"].to_numpy(int), 3)
-    y = np.arange(4)[::-1]
-    ax = axes[1, 2]
-    ax.barh(y + 0.2, [np.mean(kids[m] == c) for c in range(4)], 0.4, color=colour, label="this segment")
-    ax.barh(y - 0.2, [np.mean(kids == c) for c in range(4)], 0.4, color=BASE_COLOUR, label="all customers")
-    ax.set_yticks(y, ["none", "one", "two", "three or more"]); ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set_xlabel("share of customers"); ax.set_title("Children at home")
-    for ax in axes.flat: ax.spines[["top", "right"]].set_visible(False)
-    handles, labels = axes[1, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.14, wspace=0.5, hspace=0.5)
+    if "children" in axes:
+        kids = np.minimum(e["Children"].to_numpy(int), 3)
+        y = np.arange(4)[::-1]
+        ax = axes["children"]
+        ax.barh(y + 0.2, [np.mean(kids[m] == c) for c in range(4)], 0.4, color=colour, label="this segment")
+        ax.barh(y - 0.2, [np.mean(kids == c) for c in range(4)], 0.4, color=BASE_COLOUR, label="all customers")
+        ax.set_yticks(y, ["none", "one", "two", "three or more"]); ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.set_xlabel("share of customers"); ax.set_title("Children at home")
+    for ax in axes.values(): ax.spines[["top", "right"]].set_visible(False)
+    key = next((axes[p] for p in ("product", "channel", "children") if p in axes), axes["spending"])  # bars: the segment's colour, the file's grey
+    fig.legend(*key.get_legend_handles_labels(), loc="lower center", ncol=2, frameon=False)
+    fig.subplots_adjust(left=1.08/w, right=1 - 0.24/w, top=1 - 0.33/h, bottom=0.924/h, wspace=0.5, hspace=0.5)  # margins in inches
     return fig
 
 # %% ../nbs/17_report.ipynb #8284966e
@@ -501,7 +535,8 @@ def candidate_sets(manifest:Manifest) -> dict:
     if "birth_year" not in missing and "Age" not in chosen: out["+ Age"] = (chosen + ("Age",), ())
     extra = tuple(f for f, role in (("Recency", "recency"), ("Customer_For_Days", "enrolled")) if role not in missing and f not in chosen)
     if extra: out["+ Recency, tenure"] = (chosen + extra, ())
-    if "categorical" not in missing: out["+ Education one-hot"] = (chosen, ("Education",))
+    if "categorical" not in missing:  # the Education slot holds the file's first category column: named as the file names it
+        out[f"+ {manifest.column_map.columns['categorical'][0]} one-hot"] = (chosen, ("Education",))
     return out
 
 def compare_feature_sets(engineered:pd.DataFrame, # cleaned customers with engineered features
@@ -561,23 +596,23 @@ def _economics(manifest:Manifest) -> tuple[float, float]|None:
     return (float(c), float(r)) if c is not None and r is not None else None
 
 def summary_html(d:ReportData, facts:pd.DataFrame, better:list[str], symbol:str="$") -> str:
-    "(a) One screen: the customers and their period, how sure the segments are, and what to do with each."
-    man, raw = d.manifest, d.raw
+    "(a) One screen: the customers and their period, how sure the segments are, and what to do with each; nothing on a role the file lacks."
+    man, raw, answers = d.manifest, d.raw, "response" not in d.missing
     dates = pd.to_datetime(raw["Dt_Customer"])
     base = facts.loc["all"]
     rows = []
     for s in man["segments"]:
         f = facts.loc[s["id"]]
         rows.append({"Segment": f"{s['id']}. {s['name']}", "Customers": f"{f.customers:,.0f} ({f.share:.0%})",
-                     "Who they are": "; ".join(_facts_text(f, base, symbol, d.over_two_years)[:3]),
+                     "Who they are": "; ".join(_facts_text(d, f, base, symbol)[:3]),
                      "What to do": f"{s['recommendation']} (offer: {s.get('offer')}; channel: {s.get('channel')}; product: {s.get('product')})",
-                     "Last campaign response (95% interval)": _pct_interval(f)})
+                     **({"Last campaign response (95% interval)": _pct_interval(f)} if answers else {})})
     r = man["response_model"]
     trained = (f"The segments were found on all {man['training_data'].get('segmented_rows', len(raw)):,} customers"
                + (f"; the response model learned from {r['trained_on']:,} of them and was tested on the other {r['test_customers']:,}."
                   if r.get("model") else "."))
     money_line = ""
-    if (econ := _economics(man)) is not None and base.answered:
+    if (econ := _economics(man)) is not None and base.answered and answers:
         c, rev = econ
         profit = base.responders*rev - base.answered*c
         money_line = (f"<p>The last campaign contacted {base.answered:,.0f} customers at {money(c, symbol)} each and "
@@ -587,22 +622,23 @@ def summary_html(d:ReportData, facts:pd.DataFrame, better:list[str], symbol:str=
     note = (f'<p class="note">On this file, {", ".join(esc(b) for b in better)} beat{"s" if len(better) == 1 else ""} the chosen '
             f"features on both separation and stability (see Methods).</p>") if better else ""
     return (f"<h1>Customer segments: {esc(d.name)}</h1>"
-            f"<p>{len(raw):,} customers who enrolled between {dates.min():%d %b %Y} and {dates.max():%d %b %Y}. Amounts spent are "
-            + ("each customer's total over the last two years" if d.over_two_years else
-               "each customer's total as the file gives it (its column map does not say over what period)")
-            + f"; ages are as on {d.age_date:%d %b %Y}, the latest enrolment in the file. "
-            f"{trained}</p><p class=sure>{how_sure(man)}</p>{money_line}{note}"
+            f"<p>{len(raw):,} customers"
+            + (f" who enrolled between {dates.min():%d %b %Y} and {dates.max():%d %b %Y}" if "enrolled" not in d.missing else "")
+            + ". Amounts spent are " + ("each customer's total over the last two years" if d.kaggle_periods else
+                                         "each customer's total as the file gives it (its column map does not say over what period)")
+            + (f"; ages are as on {d.age_date:%d %b %Y}, the latest enrolment in the file" if "birth_year" not in d.missing else "")
+            + f". {trained}</p><p class=sure>{how_sure(man)}</p>{money_line}{note}"
             + table(rows, ("Customers",)))
 
 def card_html(d:ReportData, facts:pd.DataFrame, seg:dict, symbol:str="$") -> str:
     "(b) One segment: who they are in numbers, what to do, what the name rests on, and its profile charts."
-    f, base = facts.loc[seg["id"]], facts.loc["all"]
-    items = _facts_text(f, base, symbol, d.over_two_years) + [
-        f"median age {f.age:.0f} (all: {base.age:.0f}) on {d.age_date:%d %b %Y}",
-        f"{f.deals:.0%} of purchases made with a discount (all: {base.deals:.0%})",
-        f"accepted the last campaign: {_pct_interval(f)} (all: {base.response:.0%})"]
+    f, base, has = facts.loc[seg["id"]], facts.loc["all"], lambda role: role not in d.missing
+    items = _facts_text(d, f, base, symbol)
+    if has("birth_year"): items.append(f"median age {f.age:.0f} (all: {base.age:.0f}) on {d.age_date:%d %b %Y}")
+    if has("deals") and d.words["channels"]: items.append(f"{f.deals:.0%} of purchases made with a discount (all: {base.deals:.0%})")
+    if has("response"): items.append(f"accepted the last campaign: {_pct_interval(f)} (all: {base.response:.0%})")
     claims = [{"phrase in the name": ("the whole name (every phrase at once)" if c["phrase"] == "the whole name" else c["phrase"]),
-               "rule": readable_rule(c["rule"], symbol, d.share_words, d.over_two_years), "holds for members": f"{c['members']:.0%}",
+               "rule": readable_rule(c["rule"], symbol, d.share_words, d.kaggle_periods), "holds for members": f"{c['members']:.0%}",
                "holds for all customers": f"{c['base']:.0%}"} for c in seg.get("name_claims", [])]
     return (f'<div class="card"><h3>{seg["id"]}. {esc(seg["name"])} — {f.customers:,.0f} customers ({f.share:.0%})</h3>'
             f"<p><b>What to do:</b> {esc(seg['recommendation'])}.</p><ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
@@ -651,6 +687,9 @@ def decile_rows(deciles:pd.DataFrame, # `campaigns.segment_deciles` with answers
 def campaigns_html(d:ReportData, facts:pd.DataFrame, symbol:str="$") -> str:
     "(c) The last campaign by segment and what it cost and earned; the response model's quality; the ranking's gains, calibration and profit."
     man, econ = d.manifest, _economics(d.manifest)
+    if "response" in d.missing:  # training filled every answer with 0: any response rate here would be made up
+        why = man["response_model"].get("reason") or "the file has no answers to a campaign"
+        return f'<section id="campaigns"><h2>Campaigns</h2><p>No response model and no response rates: {esc(why)}.</p></section>'
     c, r = econ if econ is not None else (None, None)
     out = ['<section id="campaigns"><h2>Campaigns</h2>', img(response_chart(d, facts, c/r if econ else None), "response by segment")]
     answered = d.engineered["Response"].notna().to_numpy()
@@ -681,7 +720,8 @@ def campaigns_html(d:ReportData, facts:pd.DataFrame, symbol:str="$") -> str:
             img(calibration_chart(d.scored), "calibration")]
     if econ is None:
         out.append("<p>Money figures need a cost per contact and a revenue per response: train with <code>--cost</code> and "
-                   "<code>--revenue</code> (or a file with Z_CostContact and Z_Revenue).</p>")
+                   "<code>--revenue</code> (or " + ("a file with Z_CostContact and Z_Revenue" if "Z_CostContact" not in d.absent else
+                                                    "a map with cost_per_contact and revenue_per_response columns") + ").</p>")
     else:
         curve, paying = profit_table(d.scored, c, r, d.responders), paying_contacts(d.scored, c, r)
         everyone = curve.iloc[-1]
@@ -719,35 +759,44 @@ def changes_by_column(raw:pd.DataFrame, cleaned:pd.DataFrame) -> pd.Series:
     return pd.Series(out, dtype=object)
 
 def quality_html(d:ReportData, symbol:str="$") -> str:
-    "(d) Data quality on this file: duplicates, what the cleaning changed, counted, and the category labels."
+    "(d) Data quality on this file: duplicates, what the cleaning changed, counted, and the category labels — of the columns the file has."
     raw, cleaned = d.raw, d.cleaned
     dup = duplicates(raw)
     rules = d.manifest.load("preprocessor")[0].rules_
     rep = clean_report(raw, cleaned, rules)
-    changed = changes_by_column(raw, cleaned)
+    absent = re.compile(rf"\b({'|'.join(d.absent)})\b") if d.absent else None  # a rule on a column the file lacks changed only a filled value
+    rule_rows = [{"rule": k, "customers changed": f"{v:,}"} for k, v in rep["customers changed"].items() if not (absent and absent.search(k))]
+    changed = changes_by_column(raw, cleaned).drop(d.absent, errors="ignore")
     inc = raw["Income"]
-    cats = [{"column": c, "value": v, "customers": f"{n:,}"} for c in ("Education", "Marital_Status")
-            for v, n in raw[c].value_counts(dropna=False).items()]
+    named = dict(zip(CATEGORICAL, d.manifest.column_map.columns.get("categorical", [])))  # category slot → the file's column
+    cats = [{"column": name, "value": v, "customers": f"{n:,}"} for c, name in named.items() for v, n in raw[c].value_counts(dropna=False).items()]
     return ("<h2>Data quality</h2>"
-            f"<p>{len(raw):,} customers. {dup['identical but ID']:,} are identical to another customer in every column but ID, "
-            f"and {dup['differ only in Response']:,} more differ from another only in their answer to the last campaign; "
-            f"they are kept, and each counts as a customer in every figure.</p>"
-            f"<p>Income: {int(inc.isna().sum()):,} blank; largest {money(inc.max(), symbol)} as read, "
-            f"{money(cleaned['Income'].max(), symbol)} after cleaning (incomes above {money(rules.max_income, symbol)} are treated as unknown).</p>"
-            "<p>What the cleaning rules changed, customers per rule:</p>"
-            + table([{"rule": k, "customers changed": f"{v:,}"} for k, v in rep["customers changed"].items()], ("customers changed",))
-            + "<p>Values changed, raw file against cleaned customers:</p>"
-            + table([{"column": k, "customers changed": (f"{v:,}" if v != "dropped" else "column dropped")} for k, v in changed.items()],
-                    ("customers changed",))
-            + "<p>Category labels as written in the file:</p>" + table(cats, ("customers",)))
+            f"<p>{len(raw):,} customers. {dup['identical but ID']:,} are identical to another customer in every column but ID"
+            + (f", and {dup['differ only in Response']:,} more differ from another only in their answer to the last campaign"
+               if "response" not in d.missing else "")
+            + "; they are kept, and each counts as a customer in every figure.</p>"
+            + (f"<p>Income: {int(inc.isna().sum()):,} blank; largest {money(inc.max(), symbol)} as read, "
+               f"{money(cleaned['Income'].max(), symbol)} after cleaning (incomes above {money(rules.max_income, symbol)} are treated as unknown).</p>"
+               if "income" not in d.missing else "")
+            + ("<p>What the cleaning rules changed, customers per rule:</p>" + table(rule_rows, ("customers changed",)) if rule_rows else
+               "<p>No cleaning rule applies to the columns this file has.</p>")
+            + ("<p>Values changed, raw file against cleaned customers:</p>"
+               + table([{"column": k, "customers changed": (f"{v:,}" if v != "dropped" else "column dropped")} for k, v in changed.items()],
+                       ("customers changed",)) if len(changed) else "<p>Values changed, raw file against cleaned customers: none.</p>")
+            + ("<p>Category labels as written in the file:</p>" + table(cats, ("customers",)) if cats else ""))
 
 ALGORITHM_ROWS = 1_000  # customers the algorithm comparison runs on (agglomerative clustering is quadratic)
+FEATURE_IDEAS = {"Income": "value", "Log_Total_Spending": "value", "Children": "life stage", "Kidhome": "life stage", "Teenhome": "life stage",
+                 "Age": "life stage", "Deals_Share": "price sensitivity", "NumWebVisitsMonth": "engagement", "Recency": "recency",
+                 "Log_Total_Purchases": "frequency", "Customer_For_Days": "tenure", **dict.fromkeys(SHARE_NAMES.values(), "product mix"),
+                 **dict.fromkeys(CHANNEL_SHARE_NAMES.values(), "channel")}  # feature → the idea it carries, as the Methods section names it
 
 def methods_html(d:ReportData, comparison:pd.DataFrame) -> str:
     "(e) Methods: the features and why, the number of segments against the null and stability, other algorithms, other feature sets."
     man = d.manifest
     labels = feature_labels(d)
     feats = [{"feature": f, "what it measures": labels.get(f, f)} for f in man["features"] + man.data.get("categorical_features", [])]
+    ideas = ", ".join(dict.fromkeys(FEATURE_IDEAS[f] for f in man["features"] if f in FEATURE_IDEAS))  # only those of the file's features
     sweep = pd.DataFrame(man["k_selection"]["sweep"])
     algos = compare_algorithms(d.X, d.k, rows=ALGORITHM_ROWS)
     arows = [{"algorithm": name, "segments": f"{r.segments:.0f}", "unassigned": f"{r['noise share']:.0%}",
@@ -759,7 +808,7 @@ def methods_html(d:ReportData, comparison:pd.DataFrame) -> str:
                "the segments above use the chosen set; consider retraining with the better one." if better else
                "On this file no candidate set is better by that rule: the chosen set stays.")
     return ("<h2>Methods</h2><h3>Features</h3><p>Customers are grouped on these features, standardised; each carries one idea "
-            "(value, life stage, price sensitivity, engagement, product mix, channel):</p>" + table(feats)
+            f"({ideas}):</p>" + table(feats)
             + f"<h3>How many segments</h3><p>Rule: {esc(man['k_selection']['rule'])}. Chosen: {man['k']}.</p>"
             + img(k_chart(sweep, man["k"]), "silhouette and stability by number of segments")
             + f"<h3>Other algorithms</h3><p>The same number of segments, other clustering methods, on {min(len(d.X), ALGORITHM_ROWS):,} of the customers:</p>"
@@ -781,7 +830,8 @@ def build_report(d:ReportData, # `report_data` output
     man = d.manifest
     body = [summary_html(d, facts, better, symbol),
             "<h2>Segments</h2>", img(size_chart(d, facts), "segment sizes"),
-            img(mix_chart(d, facts, "product"), "product mix by segment"), img(mix_chart(d, facts, "channel"), "channel mix by segment"),
+            *[img(mix_chart(d, facts, kind), f"{kind} mix by segment") for kind in ("product", "channel")
+              if sum(c.startswith(kind + ":") for c in facts.columns) > 1],  # a single product or channel: 100% for every segment
             *cards, *tail,
             f"<p class=small>Model trained {esc(man['created_at'])} on {esc(d.name)} (sha256 {esc(man['training_data']['sha256'][:12])}…).</p>"]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Customer segments: {esc(d.name)}</title>{CSS}</head>'

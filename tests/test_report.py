@@ -1,7 +1,9 @@
 """`custseg report` end to end: a client report built from one trained model and the file it describes.
 
 One draw unlike the embedded sample (another seed, incomes doubled, planted duplicates, markup in its name and labels)
-is reported on once (`odd_report`: one training); the other tests reuse the session's sample model or fail before training."""
+is reported on once (`odd_report`: one training); a customer table made from order lines, whose map leaves most optional
+roles out, once more (`orders_report`: one quick training); the other tests reuse the session's sample model or fail
+before training."""
 import re
 from html.parser import HTMLParser
 
@@ -9,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import QUICK_SETTINGS, one_error_line, run
+from conftest import QUICK, QUICK_SETTINGS, one_error_line, run
 
 DUPLICATES, ANSWER_ONLY = 15, 4  # planted: customers identical to another but for ID; and those differing only in Response
 HOSTILE_NAME = "<img src=x onerror=alert(1)>.csv"
@@ -122,6 +124,41 @@ def test_campaigns_section_is_honest_and_priced(model, sample_report):
     assert [t for t in expected if t not in campaigns] == []
     claims = html[html.index('<div class="card">'):]
     assert [t for t in ("the whole name (every phrase at once)", "spending over two years ≥ $") if t not in claims] == []
+
+
+MISSING_ROLE_FACTS = re.compile(r"(?i)income|\$0 \(all: \$0\)|children|\bages?\b|made with a discount|accepted the last campaign|"
+                                r"last campaign response|\bresponded\b|last month|a month")  # facts on roles order lines lack, periods they do not state
+
+
+def _words(html: str) -> str:
+    "The report's text: images and tags removed."
+    return re.sub(r"<[^>]+>", " ", re.sub(r'src="data:[^"]+"', "", html))
+
+
+@pytest.fixture(scope="module")
+def orders_report(tmp_path_factory):
+    "`custseg customers` on synthetic order lines, `custseg train --columns` with the map it writes, then `custseg report`: the page's text."
+    from custseg_nb.orders import synth_orders, write_orders
+    tmp = tmp_path_factory.mktemp("orders-report")
+    write_orders(synth_orders(6_000, seed=1), tmp/"orders.csv")
+    r = run("customers", tmp/"orders.csv", "-o", tmp/"customers.csv")
+    assert r.returncode == 0, r.stderr
+    r = run("train", "--data", tmp/"customers.csv", "--columns", tmp/"customers.columns.toml", "--k", "3", "--out", tmp/"model", *QUICK)
+    assert r.returncode == 0, r.stderr
+    r = run("report", "--data", tmp/"customers.csv", "--artifacts", tmp/"model", "--out", tmp/"report.html")
+    assert r.returncode == 0 and "training a model" not in r.stderr, r.stderr  # the model of this file, read with its map
+    return _words((tmp/"report.html").read_text(encoding="utf-8"))
+
+
+def test_report_of_order_lines_states_nothing_about_roles_they_lack(orders_report, sample_report):
+    "No income, children, age, discount share or response rate for a table made from order lines; the sample's report has them all."
+    found = lambda text: sorted({m[0].lower() for m in MISSING_ROLE_FACTS.finditer(text)})
+    assert [orders_report[max(0, m.start() - 60):m.end() + 20] for m in MISSING_ROLE_FACTS.finditer(orders_report)] == []
+    assert found(_words(sample_report[1].read_text(encoding="utf-8"))) == [
+        "accepted the last campaign", "age", "ages", "children", "income", "last campaign response", "last month",
+        "made with a discount", "responded"]
+    assert [t for t in ("No response model and no response rates", "median spending $", "days since the last purchase")
+            if t not in orders_report] == []
 
 
 def test_report_without_a_model_says_how_to_get_one(tmp_path):
