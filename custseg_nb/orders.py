@@ -206,13 +206,17 @@ def _pieces(path:Path, block_bytes:int):
     with open(path, "rb") as f:
         f.readline(1 << 20)  # the header (read by `_header`)
         rest = b""
-        while chunk := f.read(block_bytes):
-            data = rest + chunk
-            cut = data.rfind(b"\n") + 1
+        while True:
+            data = bytearray(len(rest) + block_bytes)  # the unfinished line, then the next block read straight after it
+            data[:len(rest)] = rest
+            got = f.readinto(memoryview(data)[len(rest):])
+            if not got: break
+            end = len(rest) + got
+            cut = data.rfind(b"\n", 0, end) + 1
             while cut and np.count_nonzero(np.frombuffer(data, "uint8", cut) == 34) % 2:  # an odd number of quotes before it: inside a value
                 cut = data.rfind(b"\n", 0, cut - 1) + 1
-            if cut: yield data[:cut]
-            rest = data[cut:]  # (a line longer than a block: read on)
+            if cut: yield memoryview(data)[:cut]
+            rest = bytes(data[cut:end])  # (a line longer than a block: read on)
         if rest.strip(): yield rest
 
 def _text_blocks(path:Path, sep:str, names:list[str], types:dict, block_bytes:int):
@@ -340,11 +344,18 @@ def _number_bits(col) -> np.ndarray:
     return np.where(col.is_null().to_numpy(zero_copy_only=False), _MIX, v) if col.null_count else v
 
 class _SeenLines:
-    "The hash of every line met so far, 8 bytes a line (sorted arrays behind an 8 MB map of their top 23 bits): which lines repeat an earlier one."
-    def __init__(self): self.bits, self.parts = np.zeros(1 << 23, bool), []
+    "The hash of every line met so far, 8 bytes a line (sorted, a part per batch, behind a 16 MB map of their top 24 bits): which lines repeat an earlier one."
+    def __init__(self): self.bits, self.parts = np.zeros(1 << 24, bool), []
     def repeats(self, h:np.ndarray) -> np.ndarray:
-        dup = pd.Series(h).duplicated().to_numpy().copy()  # the same line earlier in this batch
-        slot = (h >> np.uint64(41)).astype("int64")
+        sorted_ = np.sort(h)
+        again = sorted_[1:] == sorted_[:-1]
+        distinct = sorted_[np.append(True, ~again)]  # this batch's part
+        dup = np.zeros(len(h), bool)
+        if again.any():  # the same line earlier in this batch (rare: only lines whose hash repeats are looked at)
+            twice = np.unique(sorted_[1:][again])
+            at = np.flatnonzero(twice[np.minimum(np.searchsorted(twice, h), len(twice) - 1)] == h)
+            dup[at] = pd.Series(h[at]).duplicated().to_numpy()
+        slot = (h >> np.uint64(40)).astype("int64")
         maybe = np.flatnonzero(self.bits[slot] & ~dup)
         for part in self.parts:  # … or in an earlier batch: only lines whose top bits were met are looked up
             if not len(maybe): break
@@ -353,8 +364,8 @@ class _SeenLines:
             dup[maybe[found]] = True
             maybe = maybe[~found]
         self.bits[slot] = True
-        self.parts.append(np.sort(h[~dup]))
-        if len(self.parts) > 8: self.parts = [np.sort(np.concatenate(self.parts))]
+        self.parts.append(distinct)
+        if len(self.parts) > 32: self.parts = [np.unique(np.concatenate(self.parts))]
         return dup
 
 
