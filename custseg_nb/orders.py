@@ -370,7 +370,7 @@ class _SeenLines:
 
 
 # %% ../nbs/03b_orders.ipynb #312efb9c
-FOLD_ROWS = 1 << 20  # partial totals are combined per key when they pass this many rows, and twice the keys they had at the last fold
+FOLD_ROWS = 1 << 18  # partial totals are combined per key when they pass this many rows, and twice the keys they had at the last fold
 
 class _OtherDates(Exception):
     "A later batch's dates do not read with the format chosen on the first ones, but they do with `formats`: start again with those."
