@@ -3,6 +3,7 @@
 user's files and speak the user's words. End to end through `cli.main`."""
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -48,15 +49,19 @@ def shop_file(path, customers=None):
     return path
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    "A model trained on the shop's file with its map: (folder, the file, the map)."
-    tmp = tmp_path_factory.mktemp("shop")
+def train_shop(tmp:Path) -> tuple:
+    "A model trained with the cheapest settings on the shop's file with its map, in `tmp`: (folder, the file, the map, what train printed)."
     data, cmap = shop_file(tmp/"shop.csv"), tmp/"shop.toml"
     cmap.write_text(SHOP_MAP)
     r = run("train", "--data", data, "--columns", cmap, "--k", "4", "--out", tmp/"model", *QUICK)
     assert r.returncode == 0, r.stderr
     return tmp/"model", data, cmap, r.stdout
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    "A model trained on the shop's file with its map: (folder, the file, the map, what train printed)."
+    return train_shop(tmp_path_factory.mktemp("shop"))
 
 
 def test_train_keeps_the_map_and_speaks_the_shops_words(shop):

@@ -6,8 +6,8 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import QUICK, AppServer, free_port, run
-from test_own_columns import KAGGLE_WORDS, SHOP_MAP, shop_file
+from conftest import AppServer, free_port
+from test_own_columns import KAGGLE_WORDS, shop_file, train_shop
 
 from custseg_nb.files import load_customers
 from custseg_nb.model import Manifest
@@ -22,12 +22,7 @@ PERIOD = re.compile(r"two years|2 years")  # the Kaggle file's period: unknown f
 @pytest.fixture(scope="module")
 def shop_model(tmp_path_factory):
     "The shop's model, trained with the cheapest settings on its file and map."
-    tmp = tmp_path_factory.mktemp("shop-page")
-    data, cmap = shop_file(tmp/"shop.csv"), tmp/"shop.toml"
-    cmap.write_text(SHOP_MAP)
-    r = run("train", "--data", data, "--columns", cmap, "--k", "4", "--out", tmp/"model", *QUICK)
-    assert r.returncode == 0, r.stderr
-    return tmp/"model"
+    return train_shop(tmp_path_factory.mktemp("shop-page"))[0]
 
 
 @pytest.fixture(scope="module")
