@@ -283,28 +283,31 @@ def recommend(segment:pd.Series, # one row of `profile_segments`
     p_col, p_ok = _pick(segment, base, products, PRODUCT_MIN_LIFT)
     c_col, c_ok = _pick(segment, base, channels, CHANNEL_MIN_LIFT, CHANNEL_MIN_SHARE)
     word, channel = word_of[p_col], word_of.get(c_col, "their usual channel")
-    product = word if p_ok else "usual basket"
-    basket = word if p_ok else f"their usual basket (mostly {word})"
-    by = f"by {channel}" if c_ok else f"by {channel} (their main channel)"
+    one_product = len(products) == 1  # one spending slot (e.g. order lines without categories): no product to choose
+    one_channel = sum(s in word_of for s in CHANNEL_SHARE_NAMES.values()) <= 1  # one channel slot or none: no channel to choose
+    product = word if p_ok and not one_product else "usual basket"
+    basket = word if p_ok and not one_product else "their usual basket" if one_product else f"their usual basket (mostly {word})"
+    by = "" if one_channel else f" by {channel}" if c_ok else f" by {channel} (their main channel)"
     if z["Total_Spending"] >= 0.5: offer = "premium"
     elif z["Deals_Share"] >= 0.5 or z["Total_Spending"] <= -0.5: offer = "discount"
     else: offer = "loyalty"
     spend_x = segment["Total_Spending"]/base["Total_Spending"]
-    text = {"premium": f"Premium selection of {basket} {by}: they spend {spend_x:.1f}× the average customer",
-            "discount": f"Discount on {basket} {by}: " + (f"deals are {segment['Deals_Share']:.0%} of their purchases" if base["Deals_Share"] > 0
-                                                          else f"they spend {spend_x:.1f}× the average customer"),
-            "loyalty": f"Loyalty rewards {by}, featuring {basket}"}[offer]
+    text = {"premium": f"Premium selection of {basket}{by}: they spend {spend_x:.1f}× the average customer",
+            "discount": f"Discount on {basket}{by}: " + (f"deals are {segment['Deals_Share']:.0%} of their purchases" if base["Deals_Share"] > 0
+                                                         else f"they spend {spend_x:.1f}× the average customer"),
+            "loyalty": f"Loyalty rewards{by}, featuring {basket}"}[offer]
     amount = SPENDING[list(SHARE_NAMES.values()).index(p_col)]
     p_words = (f"{word}: {segment[p_col]:.0%} of their spending ({lift(p_col):.2f}× the base's share), "
                f"{segment[amount]:,.0f} per customer" + (" over two years" if words is None else ""))
     c_words = f"{channel}: {segment[c_col]:.0%} of their purchases ({lift(c_col):.2f}× the base's share)"  # 2 decimals: 1.19 is not 1.2
-    if not p_ok: p_words = f"no product stands out (none ≥ {PRODUCT_MIN_LIFT:.1f}× the base's share); the largest is {p_words}"
+    if one_product: p_words = f"spending {segment['Total_Spending']:,.0f} per customer vs {base['Total_Spending']:,.0f} for all"
+    elif not p_ok: p_words = f"no product stands out (none ≥ {PRODUCT_MIN_LIFT:.1f}× the base's share); the largest is {p_words}"
     if not c_ok:
         c_words = (f"no channel carries ≥ {CHANNEL_MIN_SHARE:.0%} of their purchases at ≥ {CHANNEL_MIN_LIFT:.1f}× the base's share; "
                    f"the largest is {c_words}")
     lo, hi = wilson_interval(int(segment["responders"]), int(segment["size"]))
     deals = f"; deals {segment['Deals_Share']:.0%} of their purchases vs {base['Deals_Share']:.0%}" if base["Deals_Share"] > 0 else ""  # none mapped: no figure
-    evidence = (f"{p_words}; {c_words}{deals}"
+    evidence = (f"{p_words}" + ("" if one_channel else f"; {c_words}") + deals
                 + (f"; responded to the last campaign: {segment['response_rate']:.0%} (95% interval {lo:.0%}–{hi:.0%}) "
                    f"vs {base['response_rate']:.0%} overall" if response else ""))
     return {"offer": offer, "channel": channel, "product": product, "recommendation": text, "evidence": evidence,
