@@ -62,25 +62,33 @@ def _interrupt_again(hook):
 def main(argv:Sequence[str]|None=None, # arguments after `custseg`; default: sys.argv[1:]
         ) -> int:
     "Entry point of the `custseg` console script; returns the exit status."
-    args, hook = None, sys.unraisablehook
+    args, hook, interrupted = None, sys.unraisablehook, []
     sys.unraisablehook = _interrupt_again(hook)  # else a Ctrl-C during an import is printed as "Exception ignored" and lost
+    def on_ctrl_c(signum, frame):
+        interrupted.append(signum)  # remembered: a library may turn the KeyboardInterrupt into another error (a Cython module's import)
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGINT, on_ctrl_c) if threading.current_thread() is threading.main_thread() else None
     try:  # Ctrl-C is a clean exit 130 at any moment, parsing and logging set-up included
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", force=True)
         for noisy in ("distributed", "tornado", "matplotlib", "numba", "asyncio"): logging.getLogger(noisy).setLevel(logging.WARNING)
         return int(args.run(args) or 0)
-    except CustSegError as e:
-        if args is not None and args.verbose: raise
-        print(f"custseg: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("custseg: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and closed early: not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as e:
+        if interrupted and not (args is not None and args.verbose):  # the Ctrl-C came first, whatever a library made of it
+            print("custseg: interrupted", file=sys.stderr)
+            return 130
+        if not isinstance(e, CustSegError) or (args is not None and args.verbose): raise
+        print(f"custseg: error: {e}", file=sys.stderr)
+        return 2
     finally:  # as the console script, the status is final: a Ctrl-C while the interpreter shuts down must not turn 0 into a crash
         if argv is None: signal.signal(signal.SIGINT, signal.SIG_IGN)
+        elif previous is not None: signal.signal(signal.SIGINT, previous)
         sys.unraisablehook = hook
 
 # %% ../nbs/18_cli.ipynb #9b818c33
