@@ -67,7 +67,9 @@ def main(argv:Sequence[str]|None=None, # arguments after `custseg`; default: sys
     def on_ctrl_c(signum, frame):
         interrupted.append(signum)  # remembered: a library may turn the KeyboardInterrupt into another error (a Cython module's import)
         raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGINT, on_ctrl_c) if threading.current_thread() is threading.main_thread() else None
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if previous not in (None, signal.SIG_IGN): signal.signal(signal.SIGINT, on_ctrl_c)  # (Ctrl-C ignored by whoever started us stays ignored)
+    else: previous = None
     try:  # Ctrl-C is a clean exit 130 at any moment, parsing and logging set-up included
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", force=True)
