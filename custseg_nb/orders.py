@@ -14,7 +14,7 @@ import csv
 import json
 import logging
 import os
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
