@@ -436,7 +436,7 @@ class _Totals:
         if not self.parts: return np.zeros(0, "uint64"), {}, {}
         key = np.concatenate([p[0] for p in self.parts])
         which, keys = pd.factorize(key)  # hash tables, in the order met
-        where = np.empty(len(keys), "int64"); where[which[::-1]] = np.arange(len(key))[::-1]  # each key's first row
+        where = _first_rows(which, len(keys))  # each key's first row
         first = {c: _cat([p[1][c] for p in self.parts]) for c in self.parts[0][1]}
         first = {c: v.take(pa.array(where)) if isinstance(v, pa.Array) else v[where] for c, v in first.items()}
         totals = {}
@@ -473,27 +473,26 @@ def _groups(*codes_and_sizes) -> tuple[np.ndarray, np.ndarray]:
         for c, size in codes_and_sizes: key = key * size + c
         span = int(np.prod(sizes, dtype="float64"))
         if span <= 64 * n + 4096:  # few combinations: a table of them, no sort
-            first = np.full(span, n); np.minimum.at(first, key, np.arange(n))
+            first = _first_rows(key, span)
             present = np.flatnonzero(first < n)
             rank = np.full(span, -1); rank[present] = np.arange(len(present))
             return rank[key], first[present]
         _, one, which = np.unique(key, return_index=True, return_inverse=True)
         return which.ravel(), one
     _, which = _unique_rows(np.stack([c for c, _ in codes_and_sizes], axis=1))
-    return which, _per_group(which, int(which.max()) + 1)[0]
+    return which, _first_rows(which, int(which.max()) + 1)
 
-def _per_group(which:np.ndarray, n:int) -> tuple[np.ndarray, np.ndarray]:
-    "(for each group 0..n-1 with rows, one row of it; the groups with rows)."
-    rows = np.full(n, -1); rows[which[::-1]] = np.arange(len(which))[::-1]
-    used = np.flatnonzero(rows >= 0)
-    return rows[used], used
+def _first_rows(group:np.ndarray, n:int) -> np.ndarray:
+    "For each group 0..n-1, the first row in it (len(group) where a group has none)."
+    first = np.full(n, len(group)); np.minimum.at(first, group, np.arange(len(group)))
+    return first
 
 def _slug(v) -> str: return "".join(ch if ch.isalnum() else "_" for ch in str(v).strip()).strip("_") or "blank"
 
 
 # %% ../nbs/03b_orders.ipynb #30d76b3a
 class _Customers:
-    "Order lines into one row per customer, a batch at a time: `add` each batch in order, then `table()`."
+    "Order lines into one row per customer, a batch at a time: `prepare` and `add` each batch in order, then `_table`."
     def __init__(self, m:OrdersMap, as_of, pos, formats:list[str], pool):
         o = self.o = m.orders
         self.m, self.pos, self.formats, self.date_format, self.pool = m, pos, formats, None, pool
