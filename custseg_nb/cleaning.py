@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['logger', 'MARITAL_CANONICAL', 'MARITAL_FOLD', 'MARITAL_KEYS', 'canonical_marital_status', 'fold_marital_status',
            'treat_birth_years', 'income_fence', 'treat_extreme_income', 'IncomeByTotalSpending', 'total_spending',
-           'customer_spending', 'impute_income', 'CleaningRules', 'clean_report', 'duplicate_groups',
+           'customer_spending', 'impute_income', 'CleaningRules', 'column_names', 'clean_report', 'duplicate_groups',
            'duplicate_customers', 'split_customers', 'Ingested', 'ingest']
 
 # %% ../nbs/04_cleaning.ipynb #3414950e
@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from .schema import ANSWER, CONSTANT_COLUMNS, SPENDING, DataError, ParameterError, SchemaError
+from .schema import ANSWER, CONSTANT_COLUMNS, SPENDING, DataError, ParameterError, SchemaError, printable
+from .columns import KAGGLE_MAP, ROLES, ColumnMap, map_words
 from .files import load_customers
 
 logger = logging.getLogger(__name__)
@@ -174,19 +175,44 @@ class CleaningRules:
         out["Income"] = income
         return out
 
+# %% ../nbs/04_cleaning.ipynb #5265ad66
+def column_names(m:ColumnMap=KAGGLE_MAP, # the map a file was read with
+                ) -> dict[str, str]:
+    "Kaggle column → what the file calls it (its column; 'birth year from age', 'kids + teens' for a computed one), for the columns it fills."
+    c, out = m.columns, {}
+    for role, kaggle in ROLES.items():
+        if role not in c: continue
+        cols = [printable(u) for u in ([c[role]] if isinstance(c[role], str) else c[role])]
+        if role == "age": out[kaggle] = f"birth year from {cols[0]}"
+        elif role == "last_purchase": out[kaggle] = f"days since {cols[0]}"
+        elif isinstance(kaggle, str): out[kaggle] = cols[0]
+        elif role == "kids" and len(cols) != len(kaggle): out["Kidhome"] = " + ".join(cols)  # summed into Kidhome; Teenhome stays empty
+        else: out.update(zip(kaggle, cols))
+    for table, words in map_words(m).items():  # spending and channel columns, by their word
+        column_of = {w: u for u, w in getattr(m, table).items()}
+        out.update({k: printable(column_of[w]) for k, w in words.items()})
+    return out
+
 # %% ../nbs/04_cleaning.ipynb #5f11b9b8
 def clean_report(before:pd.DataFrame, # validated customers
                  after:pd.DataFrame, # the same customers after `rules`
                  rules:CleaningRules, # the fitted rules that produced `after`
+                 names:Mapping|None=None, # Kaggle column → the file's name for it (`column_names`); None: the Kaggle names, every rule
                 ) -> pd.DataFrame:
-    "One row per cleaning rule: what it looks for, how many customers it changed."
-    c = rules
-    rows = [(f"blank Income imputed (median income in {c.income_bins} total-spending bins)", int(before.Income.isna().sum())),
-            (f"Income above Q3 + {c.income_fence_iqr:g}×IQR ({c.max_income:,.0f}) set to unknown, then imputed",
-             int((before.Income > c.max_income).sum())),
-            (f"Year_Birth before {c.min_birth_year} replaced by {c.birth_year_fill}", int((before.Year_Birth != after.Year_Birth).sum())),
-            (f"rare Marital_Status ({', '.join(MARITAL_FOLD)}) folded", int((before.Marital_Status != after.Marital_Status).sum())),
-            (f"constant columns ({', '.join(CONSTANT_COLUMNS)}) dropped", int(sum(c in before.columns for c in CONSTANT_COLUMNS)))]
+    "One row per cleaning rule: what it looks for, how many customers it changed; with `names`, in the file's names, rules on a column it lacks left out."
+    c, n = rules, {col: col for col in (*CleaningRules.READS, *CONSTANT_COLUMNS)} if names is None else names
+    rows = []
+    if "Income" in n:
+        rows += [(f"blank {n['Income']} imputed (median income in {c.income_bins} total-spending bins)", int(before.Income.isna().sum())),
+                 (f"{n['Income']} above Q3 + {c.income_fence_iqr:g}×IQR ({c.max_income:,.0f}) set to unknown, then imputed",
+                  int((before.Income > c.max_income).sum()))]
+    if "Year_Birth" in n:
+        rows.append((f"{n['Year_Birth']} before {c.min_birth_year} replaced by {c.birth_year_fill}", int((before.Year_Birth != after.Year_Birth).sum())))
+    if "Marital_Status" in n:
+        rows.append((f"rare {n['Marital_Status']} ({', '.join(MARITAL_FOLD)}) folded", int((before.Marital_Status != after.Marital_Status).sum())))
+    constants = [col for col in CONSTANT_COLUMNS if col in n]
+    if constants:
+        rows.append((f"constant columns ({', '.join(n[col] for col in constants)}) dropped", int(sum(col in before.columns for col in constants))))
     return pd.DataFrame(rows, columns=["rule", "customers changed"]).set_index("rule")
 
 # %% ../nbs/04_cleaning.ipynb #me04a02
@@ -241,6 +267,7 @@ def ingest(source:str|Path|pd.DataFrame|None=None, # customer file or frame; Non
            test_size:float=0.2, # share of customers held out
            seed:int=42, # split seed
            drop_duplicates:bool=False, # drop customers identical to an earlier one in every column but ID
+           columns:ColumnMap=KAGGLE_MAP, # the map `source` was laid out with: the log names the file's columns
           ) -> Ingested:
     "Load and validate customers, split them (duplicates on one side), and clean both parts with rules learned from the training part."
     raw = load_customers(source)
@@ -255,7 +282,7 @@ def ingest(source:str|Path|pd.DataFrame|None=None, # customer file or frame; Non
     raw_train, raw_test = split_customers(raw, test_size, seed)
     cleaner = CleaningRules.fit(raw_train)  # learned from the training split only: the held-out customers stay unseen
     train, test = cleaner.transform(raw_train), cleaner.transform(raw_test)
-    for rule, n in clean_report(raw_train, train, cleaner)["customers changed"].items(): logger.info("cleaning (training split): %s: %d", rule, n)
+    for rule, n in clean_report(raw_train, train, cleaner, column_names(columns))["customers changed"].items(): logger.info("cleaning (training split): %s: %d", rule, n)
     result = Ingested(raw, train, test, cleaner, int(copies.sum()), drop_duplicates)
     logger.info("ingested %d customers: %d train, %d test", len(raw), len(train), len(test))
     return result

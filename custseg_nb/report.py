@@ -34,8 +34,8 @@ from threadpoolctl import threadpool_limits
 
 from .schema import CATEGORICAL, CHANNELS, COLUMNS, CustSegError, CHANNEL_WORDS, DataError, PRODUCT_WORDS, SPENDING
 from .files import load_customers, sha256_file, write_atomically
-from .columns import KAGGLE_MAP, user_columns
-from .cleaning import clean_report
+from .columns import KAGGLE_MAP, in_user_words
+from .cleaning import clean_report, column_names
 from .clustering import compare_algorithms, oob_stability, silhouette
 from .features import CANDIDATE_FEATURE_SETS, CHANNEL_SHARE_NAMES, CLUSTER_FEATURES, SHARE_NAMES, share_words
 from .segments import wilson_interval
@@ -118,11 +118,13 @@ def report_model(data:str|Path|None=None, # the customer file the report is abou
     try: manifest = Manifest.read(artifacts or "artifacts")
     except CustSegError: manifest = None  # no usable model there: train one
     if manifest is not None and manifest["training_data"]["sha256"] == digest:  # the model of this very file, read with its column map
-        check_reportable(load_customers(data, columns=manifest.column_map), f"'{Path(data).name}'")
+        try: check_reportable(load_customers(data, columns=manifest.column_map), f"'{Path(data).name}'")
+        except DataError as e: raise in_user_words(e, manifest.column_map)
         return manifest
     cmap = manifest.column_map if manifest is not None else None  # another file in the model's layout: read, and trained, with its map
     raw = load_customers(data, columns=cmap)  # a bad file fails here, in the data layer's words
-    check_reportable(raw, f"'{Path(data).name}'")
+    try: check_reportable(raw, f"'{Path(data).name}'")
+    except DataError as e: raise in_user_words(e, cmap) if cmap is not None else e
     if manifest is not None and artifacts is not None:
         logger.info("the model in '%s' was trained on another file: training one on '%s'", artifacts, data)
     from custseg_nb.training import train
@@ -171,7 +173,12 @@ class ReportData:
     @property
     def absent(self) -> list[str]:
         "Kaggle columns the file does not fill (the Kaggle file: none): the report names no value, rule or label of theirs."
-        return [c for c in COLUMNS if c not in user_columns(self.manifest.column_map)]
+        return [c for c in COLUMNS if c not in self.names]
+
+    @property
+    def names(self) -> dict:
+        "Kaggle column → the file's name for it (`cleaning.column_names`): what the report calls a column; the Kaggle file's, its own."
+        return column_names(self.manifest.column_map)
 
 def report_data(manifest:Manifest, # the model (`report_model`)
                 name:str|None=None, # what to call the file; default the model's training source
@@ -530,13 +537,15 @@ def _matrix(engineered:pd.DataFrame, numeric, categorical) -> np.ndarray:
 def candidate_sets(manifest:Manifest) -> dict:
     "The alternatives the report re-measures: `CANDIDATE_FEATURE_SETS` for the Kaggle file; the same moves on a mapped file's own features."
     chosen, missing = tuple(manifest["features"]), set(manifest.data.get("missing_roles") or [])
-    if chosen == CLUSTER_FEATURES and not missing: return CANDIDATE_FEATURE_SETS
+    names = column_names(manifest.column_map)  # a column is named as the file names it
+    if chosen == CLUSTER_FEATURES and not missing:
+        kaggle, has = re.compile(rf"\b({'|'.join(names)})\b"), lambda s: all(f in names or f not in COLUMNS for f in (*s[0], *s[1]))
+        return {kaggle.sub(lambda m: names[m[1]], name): s for name, s in CANDIDATE_FEATURE_SETS.items() if has(s)}  # none on a column it lacks
     out = {}
     if "birth_year" not in missing and "Age" not in chosen: out["+ Age"] = (chosen + ("Age",), ())
     extra = tuple(f for f, role in (("Recency", "recency"), ("Customer_For_Days", "enrolled")) if role not in missing and f not in chosen)
-    if extra: out["+ Recency, tenure"] = (chosen + extra, ())
-    if "categorical" not in missing:  # the Education slot holds the file's first category column: named as the file names it
-        out[f"+ {manifest.column_map.columns['categorical'][0]} one-hot"] = (chosen, ("Education",))
+    if extra: out["+ " + ", ".join(names.get(f, "tenure") for f in extra)] = (chosen + extra, ())
+    if "categorical" not in missing: out[f"+ {names['Education']} one-hot"] = (chosen, ("Education",))  # the file's first category column
     return out
 
 def compare_feature_sets(engineered:pd.DataFrame, # cleaned customers with engineered features
@@ -720,7 +729,8 @@ def campaigns_html(d:ReportData, facts:pd.DataFrame, symbol:str="$") -> str:
             img(calibration_chart(d.scored), "calibration")]
     if econ is None:
         out.append("<p>Money figures need a cost per contact and a revenue per response: train with <code>--cost</code> and "
-                   "<code>--revenue</code> (or " + ("a file with Z_CostContact and Z_Revenue" if "Z_CostContact" not in d.absent else
+                   "<code>--revenue</code> (or " + (f"a file with {esc(d.names['Z_CostContact'])} and {esc(d.names['Z_Revenue'])}"
+                                                    if {"Z_CostContact", "Z_Revenue"} <= d.names.keys() else
                                                     "a map with cost_per_contact and revenue_per_response columns") + ").</p>")
     else:
         curve, paying = profit_table(d.scored, c, r, d.responders), paying_contacts(d.scored, c, r)
@@ -763,25 +773,25 @@ def quality_html(d:ReportData, symbol:str="$") -> str:
     raw, cleaned = d.raw, d.cleaned
     dup = duplicates(raw)
     rules = d.manifest.load("preprocessor")[0].rules_
-    rep = clean_report(raw, cleaned, rules)
-    absent = re.compile(rf"\b({'|'.join(d.absent)})\b") if d.absent else None  # a rule on a column the file lacks changed only a filled value
-    rule_rows = [{"rule": k, "customers changed": f"{v:,}"} for k, v in rep["customers changed"].items() if not (absent and absent.search(k))]
+    names = d.names  # columns as the file names them
+    rep = clean_report(raw, cleaned, rules, names)  # none on a column the file lacks: it changed only a filled value
+    rule_rows = [{"rule": k, "customers changed": f"{v:,}"} for k, v in rep["customers changed"].items()]
     changed = changes_by_column(raw, cleaned).drop(d.absent, errors="ignore")
     inc = raw["Income"]
     named = dict(zip(CATEGORICAL, d.manifest.column_map.columns.get("categorical", [])))  # category slot → the file's column
     cats = [{"column": name, "value": v, "customers": f"{n:,}"} for c, name in named.items() for v, n in raw[c].value_counts(dropna=False).items()]
     return ("<h2>Data quality</h2>"
-            f"<p>{len(raw):,} customers. {dup['identical but ID']:,} are identical to another customer in every column but ID"
+            f"<p>{len(raw):,} customers. {dup['identical but ID']:,} are identical to another customer in every column but {esc(names['ID'])}"
             + (f", and {dup['differ only in Response']:,} more differ from another only in their answer to the last campaign"
                if "response" not in d.missing else "")
             + "; they are kept, and each counts as a customer in every figure.</p>"
-            + (f"<p>Income: {int(inc.isna().sum()):,} blank; largest {money(inc.max(), symbol)} as read, "
+            + (f"<p>{esc(names['Income'])}: {int(inc.isna().sum()):,} blank; largest {money(inc.max(), symbol)} as read, "
                f"{money(cleaned['Income'].max(), symbol)} after cleaning (incomes above {money(rules.max_income, symbol)} are treated as unknown).</p>"
                if "income" not in d.missing else "")
             + ("<p>What the cleaning rules changed, customers per rule:</p>" + table(rule_rows, ("customers changed",)) if rule_rows else
                "<p>No cleaning rule applies to the columns this file has.</p>")
             + ("<p>Values changed, raw file against cleaned customers:</p>"
-               + table([{"column": k, "customers changed": (f"{v:,}" if v != "dropped" else "column dropped")} for k, v in changed.items()],
+               + table([{"column": names.get(k, k), "customers changed": (f"{v:,}" if v != "dropped" else "column dropped")} for k, v in changed.items()],
                        ("customers changed",)) if len(changed) else "<p>Values changed, raw file against cleaned customers: none.</p>")
             + ("<p>Category labels as written in the file:</p>" + table(cats, ("customers",)) if cats else ""))
 
@@ -793,9 +803,9 @@ FEATURE_IDEAS = {"Income": "value", "Log_Total_Spending": "value", "Children": "
 
 def methods_html(d:ReportData, comparison:pd.DataFrame) -> str:
     "(e) Methods: the features and why, the number of segments against the null and stability, other algorithms, other feature sets."
-    man = d.manifest
+    man, names = d.manifest, d.names
     labels = feature_labels(d)
-    feats = [{"feature": f, "what it measures": labels.get(f, f)} for f in man["features"] + man.data.get("categorical_features", [])]
+    feats = [{"feature": names.get(f, f), "what it measures": labels.get(f, f)} for f in man["features"] + man.data.get("categorical_features", [])]
     ideas = ", ".join(dict.fromkeys(FEATURE_IDEAS[f] for f in man["features"] if f in FEATURE_IDEAS))  # only those of the file's features
     sweep = pd.DataFrame(man["k_selection"]["sweep"])
     algos = compare_algorithms(d.X, d.k, rows=ALGORITHM_ROWS)

@@ -27,7 +27,7 @@ from fastcore.basics import patch
 from .schema import REQUIRED, ArtifactError, CustSegError, ParameterError
 from .validation import check_record, validate_record
 from .files import atomic_output, customer_chunks, load_customers, neutralise_formulas, table_format, table_writer
-from .cleaning import CleaningRules
+from .cleaning import CleaningRules, column_names
 from .features import CHANNEL_SHARE_NAMES, SHARE_WORDS, FeatureRules, FeatureScaling, MapProjection, share_words
 from .columns import KAGGLE_MAP, ColumnMap
 from .model import Manifest, library_versions
@@ -122,6 +122,7 @@ class Segmenter:
         data = getattr(manifest, "data", manifest)
         self.column_map = manifest.column_map if isinstance(manifest, Manifest) else KAGGLE_MAP  # files are read with the map the model was trained with
         self.words = share_words(data.get("words"))  # share feature → the file's word for it
+        self.column_names = column_names(self.column_map)  # Kaggle column → the file's name for it, for the reasons
 
     def use_out_of_fold(self, oof:pd.DataFrame|None, # the `oof` artifact: ID, response_probability, Response, fingerprint
                        ) -> None:
@@ -454,9 +455,11 @@ def describe_feature(feature:str, # the value's feature name (e.g. 'Deals_Share'
                      words:Mapping|None=None, # share feature → the file's word for it (`Segmenter.words`); None: the Kaggle words
                      period:str|None=KAGGLE_PERIOD, # what the amounts cover, in words; None: not known (a file with its own map)
                      visits_period:str|None=KAGGLE_VISITS_PERIOD, # what the web visits cover, in words; None: not known
+                     names:Mapping|None=None, # Kaggle column → the file's name for it (`column_names`); None: the Kaggle names
                     ) -> str:
-    "One phrase comparing a customer's value of `feature` with the base, in a marketer's words."
-    if base is None or not np.isfinite(base): return f"has {feature} = {value:,.3g}"
+    "One phrase comparing a customer's value of `feature` with the base, in a marketer's words; a value without one, by the file's name for it."
+    name = feature if names is None else names.get(feature, feature)
+    if base is None or not np.isfinite(base): return f"has {name} = {value:,.3g}"
     if feature == "Income": return f"earns {value:,.0f} a year vs {base:,.0f} on average"
     if feature == "Total_Spending":
         times = f"{value/base:.1f}× the average customer" if base > 0 else "vs nothing on average"
@@ -471,7 +474,7 @@ def describe_feature(feature:str, # the value's feature name (e.g. 'Deals_Share'
     if feature in words: return f"puts {value:.0%} of spending on {words[feature]} vs {base:.0%} for all customers"
     if feature == "Log_Total_Purchases": return f"made {math.expm1(value):,.0f} purchases vs {math.expm1(base):,.0f} on average"
     if feature == "Customer_For_Days": return f"has been a customer for {value:,.0f} days vs {base:,.0f} on average"
-    return f"has {feature} = {value:,.3g} vs {base:,.3g} on average"
+    return f"has {name} = {value:,.3g} vs {base:,.3g} on average"
 
 # %% ../nbs/11_scoring.ipynb #fdd4d312
 MATERIAL_SD = 0.5  # a feature is a reason only where the customer is at least this many standard deviations from the base mean
@@ -496,12 +499,12 @@ def explain(self:Segmenter, customer, # one customer: a dict, or a one-row DataF
     for j, f in enumerate(self.scaling.numeric):
         shown = DESCRIBED_AS.get(f, f)  # e.g. total spending rather than its logarithm
         value, ref = float(eng[shown][0]), base.get(shown, self.scaling.mean[j] if shown == f else np.nan)
-        words = describe_feature(shown, value, ref, self.words, period, visits)
+        words = describe_feature(shown, value, ref, self.words, period, visits, self.column_names)
         if f == "Income" and np.isnan(np.asarray(cols["Income"], "float64")[0]): words = "has no income on file (estimated from spending); " + words
         rows.append((f, value, ref, float(x[j]), float(terms[j]), words))  # x[j]: standard deviations from the base mean
     start = len(self.scaling.numeric)
     for c, cats in zip(self.scaling.categorical, self.scaling.categories):  # one-hot columns, summed per feature
-        rows.append((c, str(eng[c][0]), None, np.nan, float(terms[start:start + len(cats)].sum()), f"has {c} '{eng[c][0]}'"))
+        rows.append((c, str(eng[c][0]), None, np.nan, float(terms[start:start + len(cats)].sum()), f"has {self.column_names.get(c, c)} '{eng[c][0]}'"))
         start += len(cats)
     out = pd.DataFrame(rows, columns=["feature", "value", "base", "z", "contribution", "sentence"])
     out["material"] = out.z.abs().ge(MATERIAL_SD) | out.z.isna()  # a category the customer has is a difference in itself

@@ -193,3 +193,24 @@ def test_report_screenshots(odd, sample_report, browser, output_dir):
             assert page.locator("table").first.bounding_box()["y"] < 900  # the summary table starts on the first screen
         finally:
             page.close()
+
+
+KAGGLE_COLUMNS = re.compile(r"\b(?:ID|Year_Birth|Education|Marital_Status|Income|Kidhome|Teenhome|Dt_Customer|Recency|Mnt\w+|Num\w+|"
+                            r"AcceptedCmp\d|Complain|Z_CostContact|Z_Revenue|Response)\b")  # the Kaggle file's column names
+
+
+def test_report_of_a_mapped_model_names_columns_as_the_file_does(tmp_path):
+    "The shop's model (`test_own_columns`: its own column names): the report, and its refusal of a file, name each column as the shop does, never by the Kaggle column it fills."
+    from test_own_columns import train_shop
+    model, data, _, _ = train_shop(tmp_path)
+    r = run("report", "--data", data, "--artifacts", model, "--out", tmp_path/"report.html")
+    assert r.returncode == 0, r.stderr
+    text = _words((tmp_path/"report.html").read_text(encoding="utf-8")).replace("Response (95% interval)", "")  # a table's heading, in words
+    assert [text[max(0, m.start() - 60):m.end() + 20] for m in KAGGLE_COLUMNS.finditer(text)] == []
+    shop = pd.read_csv(data)
+    assert [t for t in ("every column but customer_id", f"annual_income: {shop.annual_income.isna().sum()} blank; largest",
+                        "blank annual_income imputed", "annual_income above Q3", "yob before 1920 replaced by", "rare marital (Alone",
+                        "+ days_since_last, tenure") if t not in text] == []
+    shop.assign(annual_income=np.nan).to_csv(tmp_path/"no-income.csv", index=False)  # a file the report cannot segment, in the shop's layout
+    line = one_error_line(run("report", "--data", tmp_path/"no-income.csv", "--artifacts", model, "--out", tmp_path/"r.html"))
+    assert "column 'annual_income' is blank for every customer" in line, line
