@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['logger', 'ORDERS_PROFILE_PATH', 'UCI_COLUMNS', 'QUANTITY_PRICE_RHO', 'PERIOD', 'RECENCY_DAY', 'SPECIAL_CODES',
-           'OTHER_COUNTRIES', 'DATE_STYLES', 'BATCH_LINES', 'BLOCK_BYTES', 'DATE_TRIES', 'FOLD_ROWS', 'NO_ROLE_YET',
+           'OTHER_COUNTRIES', 'DATE_STYLES', 'BATCH_LINES', 'BLOCK_BYTES', 'DATE_TRIES', 'NO_ROLE_YET',
            'load_orders_profile', 'synth_orders', 'write_orders', 'order_batches', 'read_orders',
            'customers_from_orders', 'orders_summary', 'customers_map']
 
@@ -23,6 +23,7 @@ import pandas as pd
 
 from .columns import UCI_ORDERS, ColumnMap, OrdersMap
 from .files import is_parquet, sniff_separator, write_table
+from .hashing import MISSING, KeyedTotals, SeenLines, combine, text_hash, value_hash
 from .schema import RESOURCES, DataError, ParameterError, SchemaError, printable
 from .validation import id_values
 
@@ -298,80 +299,8 @@ def read_orders(path:str|Path, # order lines: CSV/TSV/Parquet
 DATE_TRIES = ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y")
 _FALSE = ("", "0", "0.0", "false", "no", "n", "none", "nan")  # promotion flags that mean "no promotion"
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)  # also what a missing value hashes to
-_KEYS = np.frombuffer(os.urandom(16), "uint64")  # a hash key drawn per process: no text pair collides by design
-
-def _splitmix(x:np.ndarray) -> np.ndarray:
-    "SplitMix64's finaliser: a well-mixed 64-bit hash of each uint64 (a bijection)."
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-def _combine(h:np.ndarray, part:np.ndarray) -> np.ndarray:
-    "A hash of (h, part): for hashes of lines column by column, or of keys of several columns."
-    return _splitmix(h * _MIX + part)
-
-def _text_hash(texts) -> np.ndarray:
-    "A 64-bit hash of each text of a pyarrow string array without nulls (its 8-byte words' hashes keyed by place, summed, and its length); two unequal texts collide with chance about 2⁻⁶⁴ (the key is drawn per process)."
-    import pyarrow as pa
-    if isinstance(texts, pa.ChunkedArray): texts = texts.combine_chunks()
-    bufs = texts.buffers()
-    offsets = np.frombuffer(bufs[1], "int64" if pa.types.is_large_string(texts.type) else "int32")[texts.offset: texts.offset + len(texts) + 1]
-    offsets = offsets.astype("int64")
-    data = np.zeros(offsets[-1] - offsets[0] + 8, "uint8")  # 8 zero bytes after the last text: every 8-byte read stays inside
-    if bufs[2] is not None and len(texts): data[:-8] = np.frombuffer(bufs[2], "uint8")[offsets[0]:offsets[-1]]
-    at_byte = np.ndarray((len(data) - 7,), "<u8", data, 0, (1,))  # at_byte[i]: the 8 bytes from byte i (an unaligned view, no copy)
-    lengths, starts = np.diff(offsets), offsets[:-1] - offsets[0]
-    words = (lengths + 7) // 8
-    first = np.cumsum(words) - words  # each text's first word among all words
-    text = np.repeat(np.arange(len(texts)), words)
-    place = np.arange(len(text)) - first[text]  # each word's place in its text
-    left = lengths[text] - 8 * place  # bytes of its text from this word on
-    w = at_byte[starts[text] + 8 * place]
-    w &= np.where(left >= 8, np.uint64(0xFFFFFFFFFFFFFFFF), (np.uint64(1) << (8 * np.minimum(left, 7)).astype("uint64")) - np.uint64(1))
-    h = np.zeros(len(texts), "uint64")
-    if len(w): h[words > 0] = np.add.reduceat(_splitmix(w ^ _splitmix(place.astype("uint64") + _KEYS[0])), first[words > 0])
-    return _splitmix(h ^ _splitmix(lengths.astype("uint64") + _KEYS[1]))
-
-def _number_bits(col) -> np.ndarray:
-    "Per line, the 64 bits of a number, date or flag (missing: one constant); other types by their text."
-    import pyarrow as pa, pyarrow.compute as pc
-    t = col.type
-    if pa.types.is_floating(t) or pa.types.is_decimal(t): v = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).view("uint64")
-    elif pa.types.is_timestamp(t): v = col.cast(pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False).view("uint64")
-    elif pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t): v = pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False).view("uint64")
-    else: return _text_hash(pc.cast(col, pa.string()).fill_null("\x00missing"))
-    return np.where(col.is_null().to_numpy(zero_copy_only=False), _MIX, v) if col.null_count else v
-
-class _SeenLines:
-    "The hash of every line met so far, 8 bytes a line (sorted, a part per batch, behind a 16 MB map of their top 24 bits): which lines repeat an earlier one."
-    def __init__(self): self.bits, self.parts = np.zeros(1 << 24, bool), []
-    def repeats(self, h:np.ndarray) -> np.ndarray:
-        sorted_ = np.sort(h)
-        again = sorted_[1:] == sorted_[:-1]
-        distinct = sorted_[np.append(True, ~again)]  # this batch's part
-        dup = np.zeros(len(h), bool)
-        if again.any():  # the same line earlier in this batch (rare: only lines whose hash repeats are looked at)
-            twice = np.unique(sorted_[1:][again])
-            at = np.flatnonzero(twice[np.minimum(np.searchsorted(twice, h), len(twice) - 1)] == h)
-            dup[at] = pd.Series(h[at]).duplicated().to_numpy()
-        slot = (h >> np.uint64(40)).astype("int64")
-        maybe = np.flatnonzero(self.bits[slot] & ~dup)
-        for part in self.parts:  # … or in an earlier batch: only lines whose top bits were met are looked up
-            if not len(maybe): break
-            at = np.minimum(np.searchsorted(part, h[maybe]), len(part) - 1)
-            found = part[at] == h[maybe]
-            dup[maybe[found]] = True
-            maybe = maybe[~found]
-        self.bits[slot] = True
-        self.parts.append(distinct)
-        if len(self.parts) > 32: self.parts = [np.unique(np.concatenate(self.parts))]
-        return dup
-
 
 # %% ../nbs/03b_orders.ipynb #312efb9c
-FOLD_ROWS = 1 << 18  # partial totals are combined per key when they pass this many rows, and twice the keys they had at the last fold
-
 class _OtherDates(Exception):
     "A later batch's dates do not read with the format chosen on the first ones, but they do with `formats`: start again with those."
     def __init__(self, formats): self.formats = formats
@@ -398,7 +327,7 @@ class _Coded:
         enc = pc.dictionary_encode(col)
         self.dictionary, self.codes = enc.dictionary, enc.indices.fill_null(-1).to_numpy().astype("int64")
         d = self.dictionary
-        self.hashes = _text_hash(d) if _is_text(d.type) else _number_bits(d)
+        self.hashes = value_hash(d)
     def per_line(self, per_value:np.ndarray, missing) -> np.ndarray:
         "Per line, from one value per distinct value (`missing` where the line has none)."
         return np.append(per_value, np.asarray([missing], dtype=per_value.dtype))[self.codes]
@@ -422,71 +351,6 @@ class _Codebook:
         return coded.per_line(g, -1)
     def values(self) -> list: return [] if self.known is None else self.known.to_pylist()
 
-class _Totals:
-    "Totals per key over the batches (a key: a hash of customer, invoice, value code…): `add` a batch's rows, `fold` for one row per key; folded as they grow."
-    def __init__(self, combine:dict[str, str]): self.combine, self.parts, self.rows, self.folded = combine, [], 0, 0
-    def add(self, key:np.ndarray, first:dict, totals:dict):
-        "`key`: uint64 per row; `first`: columns kept from a key's first row; `totals`: columns combined by `combine` (sum, max, min)."
-        if not len(key): return
-        self.parts.append((key, first, totals)); self.rows += len(key)
-        if self.rows > max(FOLD_ROWS, 2 * self.folded) and len(self.parts) > 1: self.fold()  # memory: about twice the keys
-    def fold(self) -> tuple[np.ndarray, dict, dict]:
-        "(the distinct keys, the first row's columns, the combined totals)."
-        import pyarrow as pa
-        if not self.parts: return np.zeros(0, "uint64"), {}, {}
-        key = np.concatenate([p[0] for p in self.parts])
-        which, keys = pd.factorize(key)  # hash tables, in the order met
-        where = _first_rows(which, len(keys))  # each key's first row
-        first = {c: _cat([p[1][c] for p in self.parts]) for c in self.parts[0][1]}
-        first = {c: v.take(pa.array(where)) if isinstance(v, pa.Array) else v[where] for c, v in first.items()}
-        totals = {}
-        for c, how in self.combine.items():
-            v = np.concatenate([p[2][c] for p in self.parts])
-            if how == "sum": totals[c] = np.bincount(which, v, minlength=len(keys)).astype(v.dtype)
-            else:
-                fill = (np.iinfo(v.dtype).min if how == "max" else np.iinfo(v.dtype).max) if v.dtype.kind in "iu" else 0
-                totals[c] = np.full(len(keys), fill, dtype=v.dtype)
-                (np.maximum if how == "max" else np.minimum).at(totals[c], which, v)
-        self.parts, self.rows = [(keys, first, totals)], len(keys)
-        self.folded = len(keys)
-        return self.parts[0]
-
-def _cat(parts):
-    import pyarrow as pa
-    return pa.concat_arrays(parts) if isinstance(parts[0], pa.Array) else np.concatenate(parts)
-
-def _unique_rows(k:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    "Distinct rows of an int64 (rows × width) array, sorted, and each row's index among them."
-    order = np.lexsort(k.T[::-1])
-    ks = k[order]
-    new = np.append(True, (ks[1:] != ks[:-1]).any(axis=1))
-    inverse = np.empty(len(k), "int64"); inverse[order] = np.cumsum(new) - 1
-    return ks[new], inverse
-
-def _groups(*codes_and_sizes) -> tuple[np.ndarray, np.ndarray]:
-    "Lines grouped by a combination of small int codes (each `(codes ≥ 0, how many values)`): (each line's group, each group's first line)."
-    sizes = [n for _, n in codes_and_sizes]
-    n = len(codes_and_sizes[0][0])
-    if not n: return np.zeros(0, "int64"), np.zeros(0, "int64")
-    if float(np.prod(sizes, dtype="float64")) < 2**62:
-        key = np.zeros(n, "int64")
-        for c, size in codes_and_sizes: key = key * size + c
-        span = int(np.prod(sizes, dtype="float64"))
-        if span <= 64 * n + 4096:  # few combinations: a table of them, no sort
-            first = _first_rows(key, span)
-            present = np.flatnonzero(first < n)
-            rank = np.full(span, -1); rank[present] = np.arange(len(present))
-            return rank[key], first[present]
-        _, one, which = np.unique(key, return_index=True, return_inverse=True)
-        return which.ravel(), one
-    _, which = _unique_rows(np.stack([c for c, _ in codes_and_sizes], axis=1))
-    return which, _first_rows(which, int(which.max()) + 1)
-
-def _first_rows(group:np.ndarray, n:int) -> np.ndarray:
-    "For each group 0..n-1, the first row in it (len(group) where a group has none)."
-    first = np.full(n, len(group)); np.minimum.at(first, group, np.arange(len(group)))
-    return first
-
 def _slug(v) -> str: return "".join(ch if ch.isalnum() else "_" for ch in str(v).strip()).strip("_") or "blank"
 
 
@@ -498,14 +362,14 @@ class _Customers:
         self.m, self.pos, self.formats, self.date_format, self.pool = m, pos, formats, None, pool
         self.day = np.datetime64(pd.Timestamp(as_of).date(), "D") if as_of is not None else None
         self.counts = dict.fromkeys(("lines", "without_customer", "duplicates", "cancellations", "zero_price", "adjustments", "after_as_of"), 0)
-        self.seen, self.latest = _SeenLines(), None
+        self.seen, self.latest = SeenLines(), None
         self.books = {c: _Codebook() for c in [o[r] for r in ("category", "channel") if r in o] + list(o.get("categorical", []))}
         self.kept = {c: np.zeros(0, bool) for c in self.books}  # per value: is it on a line kept?
-        self.per_customer = _Totals({"tb_max": "max", "tb_min": "min", "tu_max": "max", "tu_min": "min", "amount": "sum",
-                                     "lines": "sum", "returns": "sum", "buys": "sum", "deals": "sum"})
-        self.purchases = _Totals({"deal": "max"}) if "invoice" in o else None  # per (customer, invoice) with a purchase: any line with a promotion
-        self.by = {role: _Totals({"w": "sum"}) for role in ("category", "channel") if role in o} | \
-                  {("categorical", col): _Totals({"w": "sum"}) for col in o.get("categorical", [])}
+        self.per_customer = KeyedTotals({"tb_max": "max", "tb_min": "min", "tu_max": "max", "tu_min": "min", "amount": "sum",
+                                         "lines": "sum", "returns": "sum", "buys": "sum", "deals": "sum"})
+        self.purchases = KeyedTotals({"deal": "max"}) if "invoice" in o else None  # per (customer, invoice) with a purchase: any line with a promotion
+        self.by = {role: KeyedTotals({"w": "sum"}) for role in ("category", "channel") if role in o} | \
+                  {("categorical", col): KeyedTotals({"w": "sum"}) for col in o.get("categorical", [])}
 
     def _when(self, coded, col, keep:np.ndarray, at) -> np.ndarray:
         "Seconds since 1970 of each kept line's date: a date type as it is, text by the format chosen on the first batch."
@@ -562,11 +426,13 @@ class _Customers:
         "(lines, columns, text and role columns coded, which lines repeat an earlier one): done in the reading thread, batch after batch."
         o, n = self.o, batch.num_rows
         cols = {name: _plain(batch.column(j)) for j, name in enumerate(batch.schema.names)}
-        roles = {o["customer"], o.get("invoice"), o.get("promotion")} | set(self.books)
-        names = [name for name, col in cols.items() if _is_text(col.type) or name in roles]
-        coded = dict(zip(names, self.pool.map(lambda name: _Coded(cols[name]), names)))  # two columns at a time
+        roles = {o["customer"], o.get("invoice"), o.get("promotion")} | set(self.books)  # coded: their distinct values are looked at once each
+        names = [name for name, col in cols.items() if name in roles or (name == o["date"] and _is_text(col.type))]
+        work = lambda name: _Coded(cols[name]) if name in names else value_hash(cols[name])  # the others are hashed line by line (compiled)
+        done = dict(zip(cols, self.pool.map(work, cols)))  # two columns at a time
+        coded = {name: done[name] for name in names}
         h = np.zeros(n, "uint64")  # exact duplicates, by a hash of every column
-        for name, col in cols.items(): h = _combine(h, coded[name].per_line(coded[name].hashes, _MIX) if name in coded else _number_bits(col))
+        for name, got in done.items(): h = combine(h, got.per_line(got.hashes, MISSING) if name in coded else got)
         return n, cols, coded, self.seen.repeats(h)
 
     def add(self, prepared:tuple, start:int):
@@ -612,41 +478,29 @@ class _Customers:
             pcd = coded[o["promotion"]]
             flag = pc.invert(pc.is_in(pc.utf8_lower(_as_text(pcd.dictionary)), value_set=pa.array(_FALSE))).to_numpy(zero_copy_only=False)
             deal = buy & pcd.per_line(flag, False)[keep]
-        # per customer of this batch (codes into its distinct customers), kept by the hash of the customer's value
-        c, nc = cc.codes[keep], len(cd)
+        # every kept line is added to the totals of its customer's hash (and of its (customer, invoice), (customer, value) pairs)
+        c = cc.codes[keep]
+        ch = cc.hashes[c]
+        u = np.flatnonzero(use)
         low, high = np.iinfo("int64").min, np.iinfo("int64").max
-        def extreme(ufunc, fill, mask):
-            out = np.full(nc, fill); ufunc.at(out, c[mask], when[mask]); return out
-        lines = np.bincount(c[use], minlength=nc)
-        rows = np.flatnonzero(lines)
-        per = {"tb_max": extreme(np.maximum, low, buy), "tb_min": extreme(np.minimum, high, buy), "tu_max": extreme(np.maximum, low, use),
-               "tu_min": extreme(np.minimum, high, use), "amount": np.bincount(c[use], amount[use], minlength=nc), "lines": lines,
-               "returns": np.bincount(c[use & cancelled], minlength=nc), "buys": np.bincount(c[buy], minlength=nc), "deals": np.bincount(c[deal], minlength=nc)}
-        self.per_customer.add(cc.hashes[rows], {"value": cd.take(pa.array(rows))}, {k: v[rows] for k, v in per.items()})
-        ch = cc.hashes[c]  # each kept line's customer, as its hash
-        if self.purchases is not None:  # (customer, invoice) pairs with a purchase; an invoice by its hash, a missing one as one invoice
-            ih = ic.per_line(ic.hashes, _MIX)[keep]
-            li = ic.codes[keep]
-            ib, cb = li[buy] + 1, c[buy]  # (+1: a missing invoice is one)
-            owner = np.full(len(ic.dictionary) + 1, -1); owner[ib] = cb
-            which, one = _groups((ib, len(owner))) if (owner[ib] == cb).all() else _groups((cb, nc), (ib, len(owner)))  # an invoice, one customer
-            lines_ = np.flatnonzero(buy)[one]
-            deal_any = np.zeros(len(one), "int8"); np.maximum.at(deal_any, which, deal[buy].astype("int8"))
-            self.purchases.add(_combine(ch[lines_], ih[lines_]), {"customer": ch[lines_], "invoice": ih[lines_]}, {"deal": deal_any})
+        present = np.flatnonzero(np.bincount(c[u], minlength=len(cd)))  # the batch's customers with a line counted, in the order met
+        place = np.zeros(len(cd), "int64"); place[present] = np.arange(len(present))
+        self.per_customer.add(cc.hashes[present], {"value": lambda new: cd.take(pa.array(present[new]))},
+                              {"tb_max": np.where(buy, when, low)[u], "tb_min": np.where(buy, when, high)[u], "tu_max": when[u], "tu_min": when[u],
+                               "amount": amount[u], "lines": np.ones(len(u), "int64"), "returns": cancelled[u], "buys": buy[u], "deals": deal[u]},
+                              codes=place[c[u]])
+        if self.purchases is not None:  # (customer, invoice) pairs with a purchase; a missing invoice is one invoice
+            ih = ic.per_line(ic.hashes, MISSING)[keep]
+            b = np.flatnonzero(buy)
+            self.purchases.add(combine(ch[b], ih[b]), {"customer": ch[b], "invoice": ih[b]}, {"deal": deal[b].astype("int8")})
         for role, col in [(r, o[r]) for r in ("category", "channel") if r in o] + [(("categorical", c_), c_) for c_ in o.get("categorical", [])]:
             v = books[col]
-            ok = (buy if role == "channel" else use) & (v >= 0)
-            size = len(self.books[col])
+            ok = np.flatnonzero((buy if role == "channel" else use) & (v >= 0))
+            pair = combine(ch[ok], v[ok].astype("uint64"))
             if role == "channel" and self.purchases is not None:  # distinct (customer, channel, invoice): purchases per channel
-                which, one = _groups((c[ok], nc), (v[ok], size), (li[ok] + 1, len(ic.dictionary) + 1))
-                at_ = np.flatnonzero(ok)[one]
-                self.by[role].add(_combine(_combine(ch[at_], v[at_].astype("uint64")), ih[at_]),
-                                  {"customer": ch[at_], "value": v[at_], "invoice": ih[at_]}, {"w": np.ones(len(one))})
+                self.by[role].add(combine(pair, ih[ok]), {"customer": ch[ok], "value": v[ok], "invoice": ih[ok]}, {"w": np.ones(len(ok))})
             else:  # spending per category; lines per channel (no invoices) or categorical value
-                which, one = _groups((c[ok], nc), (v[ok], size))
-                at_ = np.flatnonzero(ok)[one]
-                w = np.bincount(which, amount[ok] if role == "category" else None, minlength=len(one)).astype("float64")
-                self.by[role].add(_combine(ch[at_], v[at_].astype("uint64")), {"customer": ch[at_], "value": v[at_]}, {"w": w})
+                self.by[role].add(pair, {"customer": ch[ok], "value": v[ok]}, {"w": amount[ok] if role == "category" else np.ones(len(ok))})
 
 def _float(w) -> float:
     try: return float(w)
@@ -668,8 +522,7 @@ def _table(agg:_Customers, cust_col:str) -> pd.DataFrame:
     else: ids = id_values(raw.to_numpy(zero_copy_only=False))
     ids, final = np.unique(ids.astype(str) if ids.dtype.kind == "O" else ids, return_inverse=True)  # values that are one ID merge
     n = len(ids)
-    lookup = pd.Index(keys)
-    row = lambda h: final[lookup.get_indexer(h)]  # a customer's hash → its row
+    row = lambda h: final[agg.per_customer.table.find(h)]  # a customer's hash → its row
     def total(k, ufunc=np.add, fill=0):
         out = np.full(n, fill, dtype=per[k].dtype); ufunc.at(out, final, per[k])
         return out
@@ -684,7 +537,7 @@ def _table(agg:_Customers, cust_col:str) -> pd.DataFrame:
         pairs, pfirst, ptot = agg.purchases.fold()
         c = row(pfirst["customer"]) if len(pairs) else np.zeros(0, "int64")
         if n != len(keys) and len(pairs):  # IDs merged: an invoice shared by two of their values counts once
-            keep_pair = np.flatnonzero(~pd.Series(_combine(c.astype("uint64"), pfirst["invoice"])).duplicated().to_numpy())
+            keep_pair = np.flatnonzero(~pd.Series(combine(c.astype("uint64"), pfirst["invoice"])).duplicated().to_numpy())
             c, deal = c[keep_pair], ptot["deal"][keep_pair]
         else: deal = ptot.get("deal", np.zeros(0, "int8"))
         frequency, deals = np.bincount(c, minlength=n), np.bincount(c, deal.astype("float64"), minlength=n).astype("int64")
@@ -702,7 +555,7 @@ def _table(agg:_Customers, cust_col:str) -> pd.DataFrame:
         if len(t.get("w", [])):
             c, v, w = row(f["customer"]), f["value"], t["w"]
             if "invoice" in f:  # distinct (customer, channel, invoice): one purchase each, once per ID when IDs merged
-                one = np.flatnonzero(~pd.Series(_combine(_combine(c.astype("uint64"), v.astype("uint64")), f["invoice"])).duplicated().to_numpy())
+                one = np.flatnonzero(~pd.Series(combine(combine(c.astype("uint64"), v.astype("uint64")), f["invoice"])).duplicated().to_numpy())
                 c, v, w = c[one], v[one], np.ones(len(one))
             np.add.at(table, (c, column[v]), w)
         values = agg.books[col].values()
@@ -719,8 +572,10 @@ def _table(agg:_Customers, cust_col:str) -> pd.DataFrame:
         _, f, t = agg.by[("categorical", col)].fold()
         mode = np.full(n, None, dtype=object)
         if len(t.get("w", [])):
-            which, pair = pd.factorize(row(f["customer"]) * np.int64(len(agg.books[col])) + f["value"])
-            c, v, w = pair // len(agg.books[col]), pair % len(agg.books[col]), np.bincount(which, t["w"], minlength=len(pair))
+            if n == len(keys): c, v, w = row(f["customer"]), f["value"], t["w"]  # (customer, value) pairs are distinct already
+            else:  # IDs merged: their pairs' lines are added up
+                which, pair = pd.factorize(row(f["customer"]) * np.int64(len(agg.books[col])) + f["value"])
+                c, v, w = pair // len(agg.books[col]), pair % len(agg.books[col]), np.bincount(which, t["w"], minlength=len(pair))
             order = np.lexsort((v, -w, c))
             top = order[np.append(True, c[order][1:] != c[order][:-1])]
             mode[c[top]] = np.array(agg.books[col].values(), dtype=object)[v[top]]
