@@ -29,10 +29,13 @@ from .scoring import OUT_OF_FOLD
 def customer_action(recommendation:Mapping, # the segment's manifest entry (or `recommend` output): channel and recommendation
                     recency:float, # the customer's days since the last purchase
                     days:int, # `reactivation_days` of the model
+                    words:Mapping|None=None, # the model's words by Kaggle slot (manifest["words"]); None: the Kaggle file's
                    ) -> str:
-    "The customer's recommended action: a win-back offer when they have lapsed, else their segment's."
-    if recency >= days: return f"Win-back offer by {recommendation['channel']}: last purchase {recency:.0f} days ago (≥ {days})"
-    return recommendation["recommendation"]
+    "The customer's recommended action: a win-back offer when they have lapsed (by the segment's channel if the file has several), else their segment's."
+    if recency < days: return recommendation["recommendation"]
+    channels = (words or {"channels": CHANNEL_WORDS})["channels"]
+    by = f" by {recommendation['channel']}" if len(channels) > 1 else ""  # one channel slot: no channel to choose, as `recommend` says
+    return f"Win-back offer{by}: last purchase {recency:.0f} days ago (≥ {days})"
 
 # %% ../nbs/14_render.ipynb #ca0304f3
 STYLE = """<style>
@@ -146,7 +149,7 @@ def customer_html(row:Mapping, # one row of `Segmenter.predict`
     action = " ".join(f'<span class="custseg-badge">{k}: {html.escape(str(seg[k]))}</span>' for k in ("offer", "channel", "product"))
     warn = "".join(message_html(f"Unusual input: {n}; the segment is an extrapolation.", "note") for n in notes)
     todo = (seg["recommendation"] if recency is None or "reactivation_days" not in manifest.data
-            else customer_action(seg, float(recency), manifest["reactivation_days"]))
+            else customer_action(seg, float(recency), manifest["reactivation_days"], manifest.data.get("words")))
     if int(row.get("outlier", 0)):
         warn += message_html("Fits no segment well: this customer is farther from the segment's centre than 99% of its "
                              "training members. The segment is the nearest one, not a good description.", "note")

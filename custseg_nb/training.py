@@ -68,7 +68,7 @@ class TrainConfig:
     calibration_draws:int = 100 # bootstrap refits of the calibrating sigmoid
     drift_draws:int = NULL_DRAWS # simulated same-population batches behind each of drift's noise limits
     outlier_quantile:float = 0.99 # a customer farther from its centre than this share of the segment's members fits no segment
-    phrase_members:float = MIN_MEMBERS # share of a segment's members a name's phrase must hold for
+    phrase_members:float = MIN_MEMBERS # share of a segment's members a name's phrase must hold for (and lapsed for a win-back offer)
     phrase_lift:float = MIN_LIFT_POINTS # ... and by how many points more often than in the whole base
 
     def __post_init__(self):
@@ -356,7 +356,7 @@ def train(data=None, # customer file path, DataFrame, or None for the embedded s
     source = data if cmap == KAGGLE_MAP else load_customers(SAMPLE_PATH if data is None else data, columns=cmap)  # the Kaggle layout
     answered = "response" not in missing
     if not answered: source = source.assign(**{ANSWER: 0})  # no answers: no response model, and no response figures below
-    ingested = ingest(source, test_size=config.test_size, seed=seed, drop_duplicates=drop_duplicates)
+    ingested = ingest(source, test_size=config.test_size, seed=seed, drop_duplicates=drop_duplicates, columns=cmap)  # its log names the file's columns
     if missing: logger.info("the column map leaves out %s: their features and phrases are dropped", ", ".join(missing))
     economics = campaign_economics(ingested.raw, cost, revenue)
     answers = ingested.raw["Response"].dropna()
@@ -402,7 +402,8 @@ def train(data=None, # customer file path, DataFrame, or None for the embedded s
     zprofile = standardized_profile(profile, base)
     claims = claim_table(engineered, labels, config.phrase_members, config.phrase_lift, vocabulary=vocabulary(words, rfm="income" in missing))
     names = name_segments(claims)
-    recs = [recommend(profile.loc[s], zprofile.loc[s], base, words, answered) for s in profile.index]
+    recs = [recommend(profile.loc[s], zprofile.loc[s], base, words, answered, min_members=config.phrase_members, min_lift=config.phrase_lift)
+            for s in profile.index]  # win-back by the names' bar: a segment gets it when its name may say "lapsed"
     manifest = {
         "format_version": FORMAT_VERSION, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "k": chosen, "seed": seed, "algorithm": "kmeans", "train_config": {**config.to_dict(), "seed": seed},
