@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .schema import CHANNEL_WORDS, PRODUCT_WORDS
+from .features import channel_choice
 from .columns import KAGGLE_MAP, map_from_state
 from .model import Manifest
 from .response import expected_responders
@@ -33,8 +34,7 @@ def customer_action(recommendation:Mapping, # the segment's manifest entry (or `
                    ) -> str:
     "The customer's recommended action: a win-back offer when they have lapsed (by the segment's channel if the file has several), else their segment's."
     if recency < days: return recommendation["recommendation"]
-    channels = (words or {"channels": CHANNEL_WORDS})["channels"]
-    by = f" by {recommendation['channel']}" if len(channels) > 1 else ""  # one channel slot: no channel to choose, as `recommend` says
+    by = f" by {recommendation['channel']}" if channel_choice(words) else ""  # one channel slot: no channel to choose, as `recommend` says
     return f"Win-back offer{by}: last purchase {recency:.0f} days ago (≥ {days})"
 
 # %% ../nbs/14_render.ipynb #ca0304f3

@@ -18,7 +18,7 @@ import pandas as pd
 
 import re
 from .schema import CHANNEL_WORDS, CHANNELS, PRODUCT_WORDS, SPENDING
-from .features import CHANNEL_SHARE_NAMES, SHARE_NAMES, SHARE_WORDS, share_words
+from .features import CHANNEL_SHARE_NAMES, SHARE_NAMES, SHARE_WORDS, channel_choice, share_words
 
 # %% ../nbs/08_segments.ipynb #16092b68
 PROFILE_FEATURES = ("Income", "Total_Spending", "Age", "Children", "Recency", "Customer_For_Days", "Total_Purchases",
@@ -297,7 +297,7 @@ def recommend(segment:pd.Series, # one row of `profile_segments`
     c_col, c_ok = _pick(segment, base, channels, CHANNEL_MIN_LIFT, CHANNEL_MIN_SHARE)
     word, channel = word_of[p_col], word_of.get(c_col, "their usual channel")
     one_product = len(products) == 1  # one spending slot (e.g. order lines without categories): no product to choose
-    one_channel = sum(s in word_of for s in CHANNEL_SHARE_NAMES.values()) <= 1  # one channel slot or none: no channel to choose
+    one_channel = not channel_choice(words)
     product = word if p_ok and not one_product else "usual basket"
     basket = word if p_ok and not one_product else "their usual basket" if one_product else f"their usual basket (mostly {word})"
     by = "" if one_channel else f" by {channel}" if c_ok else f" by {channel} (their main channel)"
