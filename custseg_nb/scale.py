@@ -25,8 +25,8 @@ import pandas as pd
 
 from .model import Manifest
 from .schema import ANSWER, FILE_SUFFIXES, REQUIRED, CustSegError, DataError, ParameterError, SchemaError
-from .files import customer_chunks, in_file, load_customers
-from .columns import ColumnMap, in_user_words
+from .files import customer_chunks, in_file, is_parquet, load_customers, read_text_table
+from .columns import KAGGLE_MAP, ColumnMap, column_map, in_user_words
 from .scoring import SCORE_COLUMNS, ScoringSummary, Segmenter
 
 logger = logging.getLogger(__name__)
@@ -158,9 +158,12 @@ def score_dask(input:str|Path, # folder, glob pattern or file of customers (CSV/
     tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         write = scored.to_parquet(tmp, write_index=False, compute=False, name_function=lambda i: f"part-{i:05d}.parquet")
-        ids = scored.ID.value_counts(split_out=max(1, customers.npartitions//16))
-        _, counts, dups = dask.compute(write, scored.segment.value_counts(), ids[ids > 1],
-                                       scheduler=client if client is not None else "threads")
+        ids = scored.ID.value_counts(split_out=max(1, customers.npartitions//16))  # past 32 partitions, a shuffle: IDs spread over workers
+        # Dask's threaded scheduler would shuffle through partd folders in the temp folder, removed only by Python's exit handlers
+        # (which a forked worker process never runs): in memory instead, and the ≤ 50 segments are counted by a tree reduction
+        with dask.config.set({"dataframe.shuffle.method": "tasks"} if client is None else {}):
+            _, counts, dups = dask.compute(write, scored.segment.value_counts(split_out=1), ids[ids > 1],
+                                           scheduler=client if client is not None else "threads")
         if len(dups): raise in_user_words(DataError(f"column 'ID' has duplicate value {dups.index[0]} in two files of '{input}': "
                                                     f"IDs must be unique across files"), seg.column_map)
         _replace_folder(tmp, output)
@@ -211,18 +214,46 @@ def sample_customers(customers, # Dask DataFrame of customers (e.g. `customer_pa
 # %% ../nbs/13_scale.ipynb #12639294
 DASK_SAMPLE_ROWS = 250_000  # customers train_dask trains on: the full-data model within seed-to-seed noise (measured above)
 
-def train_dask(input:str|Path, # folder, glob pattern or file of customers (CSV/TSV/Parquet)
+def _positions(customers:pd.DataFrame, partition_info=None) -> pd.DataFrame:
+    "Each customer's file (the partition's number) and row in it."
+    return pd.DataFrame({"_file": np.full(len(customers), partition_info["number"] if partition_info else 0),
+                         "_row": np.arange(len(customers))})
+
+def _own_rows(path:Path, rows:np.ndarray, column_map:ColumnMap) -> pd.DataFrame:
+    "Rows of a file in the user's own layout as the file has them (read as `load_customers` reads such a file), the map's columns."
+    table = pd.read_parquet(path) if is_parquet(path) else read_text_table(path, typed=False)
+    return table[column_map.named()].iloc[rows]
+
+def _own_sample(files:list[Path], positions:pd.DataFrame, column_map:ColumnMap, client) -> pd.DataFrame:
+    "The sampled customers as their files have them, in the sample's order; each file read again by a task (where the files are)."
+    import dask
+    where = positions.groupby("_file").indices  # file number → places in the sample
+    rows = positions["_row"].to_numpy()
+    parts = dask.compute(*[dask.delayed(_own_rows)(files[f], rows[at], column_map) for f, at in where.items()],
+                         scheduler=client if client is not None else "threads")
+    return pd.concat([p.set_axis(at) for p, at in zip(parts, where.values())]).sort_index()
+
+def train_dask(input:str|Path, # folder, glob pattern or file of customers (CSV/TSV/Parquet, in the Kaggle layout or the map's)
                out:str|Path="artifacts", # folder to write the model to
                sample_rows:int=DASK_SAMPLE_ROWS, # train on a uniform random sample of this many customers
                seed:int=42, # sample and training seed
                client=None, # a `distributed.Client`; default the current one, else Dask's threaded scheduler
+               columns:str|Path|ColumnMap|None=None, # column map of files with their own column names (TOML file or `ColumnMap`), as `train` takes; None: Kaggle's
                **train_options, # passed to `train`: k, ks, n_boot, sweep_rows, test_size, progress
               ) -> Manifest:
     "Train on a uniform sample of partitioned customers drawn by Dask; score everyone afterwards with `score_dask`."
     from custseg_nb.training import train  # here, not at the top: each Dask worker imports this module to read partitions, and training's imports cost it seconds
-    sample, total = sample_customers(customer_partitions(input), sample_rows, seed, client)
+    cmap = column_map(columns)  # a bad map fails before any file is read
+    own = None if cmap == KAGGLE_MAP else cmap
+    client = client or _default_client()
+    customers = customer_partitions(input, own)  # every partition validated with the map, as `score_dask` reads it
+    if own is None: sample, total = sample_customers(customers, sample_rows, seed, client)
+    else:  # `train` lays the sample out with the map again (and keeps the map): it is given the sampled rows as the files have them
+        meta = pd.DataFrame({"_file": pd.Series(dtype="int64"), "_row": pd.Series(dtype="int64")})
+        at, total = sample_customers(customers.map_partitions(_positions, meta=meta), sample_rows, seed, client)
+        sample = _own_sample(partition_files(input), at, own, client)
     logger.info("training on a uniform sample of %d of %d customers from %s", len(sample), total, input)
-    return train(sample, out=out, seed=seed, **train_options)
+    return train(sample, out=out, seed=seed, columns=cmap, **train_options)
 
 # %% ../nbs/13_scale.ipynb #b8cf3418
 @contextmanager

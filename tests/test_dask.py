@@ -3,9 +3,10 @@
 The console script starts its own cluster once (`--dask local`: the answer); the errors are checked in this process
 (`run`) against a cluster started here and given by its address, as a user's scheduler would be: a worker process
 reads the files, and its errors come back to the command. A model trained with a column map reads each partition in
-the user's own layout with its map, as `custseg score` reads one file."""
+the user's own layout with its map, as `custseg score` reads one file; `train_dask` with the map trains such a model
+from a sample of them."""
 import pytest
-from conftest import QUICK, custseg, one_error_line, run
+from conftest import custseg, one_error_line, run
 
 
 @pytest.fixture(scope="module")
@@ -30,20 +31,18 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    "A model trained with the shop's column map (`test_own_columns`), and a folder of two files in the shop's layout, comma- and semicolon-separated."
+    """A model trained on the shop's file with its map (`test_own_columns.train_shop`), and that file in two parts, comma- and
+    semicolon-separated: (the model, the folder of parts, the shop's file, its map)."""
     import pandas as pd
-    from custseg_nb.files import load_customers
-    from test_own_columns import SHOP_MAP, shop_file
+    from test_own_columns import train_shop
     tmp = tmp_path_factory.mktemp("shop")
-    folder, sample = tmp/"shop", load_customers()
+    model, data, cmap, _ = train_shop(tmp)
+    folder, whole = tmp/"shop", pd.read_csv(data, dtype=str, keep_default_na=False)
     folder.mkdir()
-    half = len(sample)//2
-    shop_file(folder/"shop-0.csv", sample.iloc[:half])
-    pd.read_csv(shop_file(tmp/"commas.csv", sample.iloc[half:]), dtype=str, keep_default_na=False).to_csv(folder/"shop-1.csv", sep=";", index=False)
-    (tmp/"shop.toml").write_text(SHOP_MAP)
-    r = run("train", "--data", folder/"shop-0.csv", "--columns", tmp/"shop.toml", "--k", "4", "--out", tmp/"model", *QUICK)
-    assert r.returncode == 0, r.stderr
-    return tmp/"model", folder, sample
+    half = len(whole)//2
+    whole.iloc[:half].to_csv(folder/"shop-0.csv", index=False)
+    whole.iloc[half:].to_csv(folder/"shop-1.csv", sep=";", index=False)
+    return model, folder, data, cmap
 
 
 def test_score_with_dask_local_gives_the_in_memory_answer(model, partitions):
@@ -93,7 +92,7 @@ def test_score_with_dask_errors_are_one_line_with_exit_2(model, partitions, clus
 def test_score_with_dask_reads_a_mapped_models_files_as_score_does_one_at_a_time(shop, cluster, tmp_path):
     import shutil
     import pandas as pd
-    model, folder, sample = shop
+    model, folder, data, _ = shop
     r = run("score", folder, "-o", tmp_path/"scored", "--artifacts", model, "--dask", cluster.scheduler_address)
     assert r.returncode == 0 and r.stderr == "", r.stderr
     one_at_a_time = []
@@ -103,7 +102,7 @@ def test_score_with_dask_reads_a_mapped_models_files_as_score_does_one_at_a_time
         one_at_a_time.append(pd.read_parquet(tmp_path/f"{f.stem}.parquet"))
     scored = pd.read_parquet(tmp_path/"scored")
     pd.testing.assert_frame_equal(scored, pd.concat(one_at_a_time, ignore_index=True), check_exact=True)
-    assert scored.ID.tolist() == sample.ID.tolist()  # the shop's customer_id, in its order
+    assert scored.ID.tolist() == pd.read_csv(data).customer_id.tolist()  # the shop's own IDs, in its order
     bad = tmp_path/"bad"
     shutil.copytree(folder, bad)
     pd.read_csv(bad/"shop-1.csv", sep=";", dtype=str).drop(columns="treats").to_csv(bad/"shop-1.csv", sep=";", index=False)
@@ -111,3 +110,32 @@ def test_score_with_dask_reads_a_mapped_models_files_as_score_does_one_at_a_time
     line = one_error_line(r)
     assert line.startswith("custseg: error: file 'shop-1.csv': ") and "names column 'treats', which the data does not have" in line, line
     assert not (tmp_path/"x").exists()
+
+
+def test_train_dask_with_a_map_trains_a_model_of_the_map_that_score_dask_and_predict_agree_on(shop, tmp_path):
+    """`train_dask(columns=MAP)` on the shop's parts (Dask's threaded scheduler) keeps the map, its words and features as
+    `custseg train --columns` does; `score_dask` of the parts with it is `Segmenter.predict` of the whole file, row for row."""
+    import json
+    import shutil
+    import pandas as pd
+    from conftest import QUICK_SETTINGS
+    from custseg_nb.scale import score_dask, train_dask
+    from custseg_nb.schema import SchemaError
+    from custseg_nb.scoring import SCORE_COLUMNS, Segmenter
+    model, folder, data, cmap = shop
+    m = train_dask(folder, tmp_path/"model", sample_rows=1_500, seed=5, columns=cmap, k=4, progress=False, **QUICK_SETTINGS)
+    single = json.loads((model/"manifest.json").read_text())  # `custseg train --columns` on the whole file
+    keys = ("columns", "words", "missing_roles", "features")
+    assert ({k: m[k] for k in keys}, m["training_data"]["rows"]) == ({k: single[k] for k in keys}, 1_500)
+    scored = score_dask(folder, tmp_path/"scored", artifacts=m.folder)
+    expected = Segmenter.load(m.folder).predict(data)[list(SCORE_COLUMNS)]
+    assert len(expected) == len(pd.read_csv(data)) == scored.rows
+    pd.testing.assert_frame_equal(pd.read_parquet(scored.output), expected, check_exact=True)
+    bad = tmp_path/"bad"
+    shutil.copytree(folder, bad)
+    pd.read_csv(bad/"shop-1.csv", sep=";", dtype=str).drop(columns="treats").to_csv(bad/"shop-1.csv", sep=";", index=False)
+    with pytest.raises(SchemaError) as e:
+        train_dask(bad, tmp_path/"x", columns=cmap, k=4, progress=False, **QUICK_SETTINGS)
+    assert str(e.value).split("; its columns are")[0] == (
+        f"file 'shop-1.csv': column map '{cmap}' names column 'treats', which the data does not have"), str(e.value)
+    assert len(str(e.value).splitlines()) == 1 and not (tmp_path/"x").exists()
