@@ -18,12 +18,13 @@ from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
+import numba
 import numpy as np
 import pandas as pd
 
 from .columns import UCI_ORDERS, ColumnMap, OrdersMap
 from .files import is_parquet, sniff_separator, write_table
-from .hashing import MISSING, KeyedTotals, SeenLines, combine, text_hash, value_hash
+from .hashing import MISSING, KeyedTotals, SeenLines, combine, text_buffers, value_hash
 from .schema import RESOURCES, DataError, ParameterError, SchemaError, printable
 from .validation import id_values
 
@@ -214,7 +215,7 @@ def _pieces(path:Path, block_bytes:int):
             if not got: break
             end = len(rest) + got
             cut = data.rfind(b"\n", 0, end) + 1
-            while cut and np.count_nonzero(np.frombuffer(data, "uint8", cut) == 34) % 2:  # an odd number of quotes before it: inside a value
+            while cut and data.count(b'"', 0, cut) % 2:  # an odd number of quotes before it: inside a value
                 cut = data.rfind(b"\n", 0, cut - 1) + 1
             if cut: yield memoryview(data)[:cut]
             rest = bytes(data[cut:end])  # (a line longer than a block: read on)
@@ -353,6 +354,37 @@ class _Codebook:
 
 def _slug(v) -> str: return "".join(ch if ch.isalnum() else "_" for ch in str(v).strip()).strip("_") or "blank"
 
+
+# %% ../nbs/03b_orders.ipynb #39568d14
+@numba.njit(nogil=True, cache=True)
+def _whole_number_ids(offsets, data):
+    "(True, each text's value) when every text is an ID int64 writes back (`validation.EXACT_INT_ID`) once a '.0…' tail is cut; (False, …) otherwise."
+    out = np.zeros(len(offsets) - 1, np.int64)
+    for i in range(len(offsets) - 1):
+        start, end = offsets[i], offsets[i + 1]
+        dot = start
+        while dot < end and data[dot] != 46: dot += 1  # '.'
+        for k in range(dot + 1, end):
+            if data[k] != 48: return False, out  # a tail other than '.0…'
+        negative = dot > start and data[start] == 45  # '-'
+        first = start + 1 if negative else start
+        if first >= dot or dot - first > 18 or (data[first] == 48 and (dot - first > 1 or negative)): return False, out  # none, too long, 007, -0
+        value = 0
+        for k in range(first, dot):
+            if data[k] < 48 or data[k] > 57: return False, out
+            value = value * 10 + (data[k] - 48)
+        out[i] = -value if negative else value
+    return True, out
+
+@numba.njit(nogil=True, cache=True)
+def _modes(customer, value, weight, n):
+    "Per customer (0 … n − 1), the value with the largest weight, ties to the smallest value (−1: none); (customer, value) pairs distinct."
+    best, top = np.full(n, -1, np.int64), np.zeros(n)
+    for i in range(len(customer)):
+        c, v, w = customer[i], value[i], weight[i]
+        if best[c] < 0 or w > top[c] or (w == top[c] and v < best[c]):
+            best[c], top[c] = v, w
+    return best
 
 # %% ../nbs/03b_orders.ipynb #30d76b3a
 class _Customers:
@@ -517,8 +549,10 @@ def _table(agg:_Customers, cust_col:str) -> pd.DataFrame:
     raw = first["value"]
     if _is_text(raw.type):
         text = pc.utf8_trim_whitespace(raw)
-        if pc.all(pc.match_substring_regex(text, r"^-?\d+(\.0*)?$")).as_py(): text = pc.replace_substring_regex(text, r"\.0*$", "")  # 17850.0 is 17850
-        ids = id_values(text)
+        whole, ids = _whole_number_ids(*text_buffers(text))
+        if not whole:  # (the same rules, for any text)
+            if pc.all(pc.match_substring_regex(text, r"^-?\d+(\.0*)?$")).as_py(): text = pc.replace_substring_regex(text, r"\.0*$", "")  # 17850.0 is 17850
+            ids = id_values(text)
     else: ids = id_values(raw.to_numpy(zero_copy_only=False))
     ids, final = np.unique(ids.astype(str) if ids.dtype.kind == "O" else ids, return_inverse=True)  # values that are one ID merge
     n = len(ids)
@@ -576,9 +610,9 @@ def _table(agg:_Customers, cust_col:str) -> pd.DataFrame:
             else:  # IDs merged: their pairs' lines are added up
                 which, pair = pd.factorize(row(f["customer"]) * np.int64(len(agg.books[col])) + f["value"])
                 c, v, w = pair // len(agg.books[col]), pair % len(agg.books[col]), np.bincount(which, t["w"], minlength=len(pair))
-            order = np.lexsort((v, -w, c))
-            top = order[np.append(True, c[order][1:] != c[order][:-1])]
-            mode[c[top]] = np.array(agg.books[col].values(), dtype=object)[v[top]]
+            best = _modes(c, v, w, n)
+            has = best >= 0
+            mode[has] = np.array(agg.books[col].values(), dtype=object)[best[has]]
         out[col] = mode
     result = pd.DataFrame(out)
     counts = agg.counts | {"customers": n, "as_of": str(day)}
