@@ -18,13 +18,12 @@ from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
-import numba
 import numpy as np
 import pandas as pd
 
 from .columns import UCI_ORDERS, ColumnMap, OrdersMap
 from .files import is_parquet, sniff_separator, write_table
-from .hashing import MISSING, KeyedTotals, SeenLines, combine, text_buffers, value_hash
+from .hashing import MISSING, KeyedTotals, SeenLines, combine, compiled, text_buffers, value_hash
 from .schema import RESOURCES, DataError, ParameterError, SchemaError, printable
 from .validation import id_values
 
@@ -356,7 +355,7 @@ def _slug(v) -> str: return "".join(ch if ch.isalnum() else "_" for ch in str(v)
 
 
 # %% ../nbs/03b_orders.ipynb #39568d14
-@numba.njit(nogil=True, cache=True)
+@compiled
 def _whole_number_ids(offsets, data):
     "(True, each text's value) when every text is an ID int64 writes back (`validation.EXACT_INT_ID`) once a '.0…' tail is cut; (False, …) otherwise."
     out = np.zeros(len(offsets) - 1, np.int64)
@@ -376,7 +375,7 @@ def _whole_number_ids(offsets, data):
         out[i] = -value if negative else value
     return True, out
 
-@numba.njit(nogil=True, cache=True)
+@compiled
 def _modes(customer, value, weight, n):
     "Per customer (0 … n − 1), the value with the largest weight, ties to the smallest value (−1: none); (customer, value) pairs distinct."
     best, top = np.full(n, -1, np.int64), np.zeros(n)
