@@ -161,9 +161,10 @@ def score_dask(input:str|Path, # folder, glob pattern or file of customers (CSV/
         ids = scored.ID.value_counts(split_out=max(1, customers.npartitions//16))  # past 32 partitions, a shuffle: IDs spread over workers
         # Dask's threaded scheduler would shuffle through partd folders in the temp folder, removed only by Python's exit handlers
         # (which a forked worker process never runs): in memory instead, and the ≤ 50 segments are counted by a tree reduction
-        with dask.config.set({"dataframe.shuffle.method": "tasks"} if client is None else {}):
-            _, counts, dups = dask.compute(write, scored.segment.value_counts(split_out=1), ids[ids > 1],
-                                           scheduler=client if client is not None else "threads")
+        if client is None:
+            with dask.config.set({"dataframe.shuffle.method": "tasks"}):
+                _, counts, dups = dask.compute(write, scored.segment.value_counts(split_out=1), ids[ids > 1], scheduler="threads")
+        else: _, counts, dups = dask.compute(write, scored.segment.value_counts(), ids[ids > 1], scheduler=client)
         if len(dups): raise in_user_words(DataError(f"column 'ID' has duplicate value {dups.index[0]} in two files of '{input}': "
                                                     f"IDs must be unique across files"), seg.column_map)
         _replace_folder(tmp, output)
