@@ -228,8 +228,8 @@ class KeyedTotals:
             if v.dtype == bool: v = v.astype("int64")
             t = self.totals.get(c)
             if t is None or len(t) < n:
-                fill = 0 if how == "sum" else (np.iinfo(v.dtype) if v.dtype.kind in "iu" else np.finfo(v.dtype)).min if how == "max" else \
-                       (np.iinfo(v.dtype) if v.dtype.kind in "iu" else np.finfo(v.dtype)).max
+                limits = np.iinfo(v.dtype) if v.dtype.kind in "iu" else np.finfo(v.dtype)
+                fill = {"sum": 0, "max": limits.min, "min": limits.max}[how]  # a total no row has touched yet
                 grown = np.full(max(2 * n, 1024), fill, dtype=v.dtype)
                 if t is not None: grown[:len(t)] = t
                 t = self.totals[c] = grown

@@ -13,7 +13,6 @@ import copy
 import csv
 import json
 import logging
-import os
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -516,9 +515,10 @@ class _Customers:
         low, high = np.iinfo("int64").min, np.iinfo("int64").max
         present = np.flatnonzero(np.bincount(c[u], minlength=len(cd)))  # the batch's customers with a line counted, in the order met
         place = np.zeros(len(cd), "int64"); place[present] = np.arange(len(present))
+        wu, bu = when[u], buy[u]
         self.per_customer.add(cc.hashes[present], {"value": lambda new: cd.take(pa.array(present[new]))},
-                              {"tb_max": np.where(buy, when, low)[u], "tb_min": np.where(buy, when, high)[u], "tu_max": when[u], "tu_min": when[u],
-                               "amount": amount[u], "lines": np.ones(len(u), "int64"), "returns": cancelled[u], "buys": buy[u], "deals": deal[u]},
+                              {"tb_max": np.where(bu, wu, low), "tb_min": np.where(bu, wu, high), "tu_max": wu, "tu_min": wu,
+                               "amount": amount[u], "lines": np.ones(len(u), "int64"), "returns": cancelled[u], "buys": bu, "deals": deal[u]},
                               codes=place[c[u]])
         if self.purchases is not None:  # (customer, invoice) pairs with a purchase; a missing invoice is one invoice
             ih = ic.per_line(ic.hashes, MISSING)[keep]
