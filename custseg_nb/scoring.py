@@ -6,7 +6,7 @@
 __all__ = ['logger', 'ACCEPTED', 'TARGET_COLUMNS', 'OUT_OF_FOLD', 'MODEL', 'DESCRIBED_AS', 'KAGGLE_PERIOD',
            'KAGGLE_VISITS_PERIOD', 'MATERIAL_SD', 'SCORE_COLUMNS', 'ModelVersionWarning', 'check_versions',
            'confidence', 'nearest_segments', 'Segmenter', 'customer_input', 'check_top', 'select_targets',
-           'CustomerScore', 'describe_feature', 'ScoringSummary', 'score_file']
+           'CustomerScore', 'plain_number', 'describe_feature', 'ScoringSummary', 'score_file']
 
 # %% ../nbs/11_scoring.ipynb #68f51001
 import logging
@@ -444,6 +444,18 @@ def score_customer(self:Segmenter, customer:Mapping, # one customer: column name
     return CustomerScore(cid if isinstance(cid, str) else int(cid), best, self.names[best], confidence(d2[best], d2[runner]),
                          runner, self.names[runner], int(d2[best] > self.outlier_radius[best]**2), dist[runner] - dist[best], dist)
 
+# %% ../nbs/11_scoring.ipynb #a461fc45
+def plain_number(x:float, # the number to write
+                ) -> str:
+    "A number as a sentence writes it, never with an exponent: whole numbers whole, others to 3 significant digits (≥ 1 decimal); separators from 10,000."
+    x = float(x) + 0.0  # -0.0 → 0.0
+    if not math.isfinite(x): return str(x)
+    decimals = 0 if x.is_integer() else min(max(1, 2 - math.floor(math.log10(abs(x)))), 15)
+    sep = "," if abs(round(x, decimals)) >= 10_000 else ""
+    text = f"{x:{sep}.{decimals}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text  # 4.50 → 4.5, 5.00 → 5
+    return "0" if text == "-0" else text
+
 # %% ../nbs/11_scoring.ipynb #e6b2de43
 DESCRIBED_AS = {"Log_Total_Spending": "Total_Spending"}  # clustering feature → the value that describes it in words
 KAGGLE_PERIOD = "over two years"  # what the Kaggle file's amounts cover; a file with its own column map does not say, so none is said
@@ -459,7 +471,7 @@ def describe_feature(feature:str, # the value's feature name (e.g. 'Deals_Share'
                     ) -> str:
     "One phrase comparing a customer's value of `feature` with the base, in a marketer's words; a value without one, by the file's name for it."
     name = feature if names is None else names.get(feature, feature)
-    if base is None or not np.isfinite(base): return f"has {name} = {value:,.3g}"
+    if base is None or not np.isfinite(base): return f"has {name} = {plain_number(value)}"
     if feature == "Income": return f"earns {value:,.0f} a year vs {base:,.0f} on average"
     if feature == "Total_Spending":
         times = f"{value/base:.1f}× the average customer" if base > 0 else "vs nothing on average"
@@ -474,7 +486,7 @@ def describe_feature(feature:str, # the value's feature name (e.g. 'Deals_Share'
     if feature in words: return f"puts {value:.0%} of spending on {words[feature]} vs {base:.0%} for all customers"
     if feature == "Log_Total_Purchases": return f"made {math.expm1(value):,.0f} purchases vs {math.expm1(base):,.0f} on average"
     if feature == "Customer_For_Days": return f"has been a customer for {value:,.0f} days vs {base:,.0f} on average"
-    return f"has {name} = {value:,.3g} vs {base:,.3g} on average"
+    return f"has {name} = {plain_number(value)} vs {plain_number(base)} on average"
 
 # %% ../nbs/11_scoring.ipynb #fdd4d312
 MATERIAL_SD = 0.5  # a feature is a reason only where the customer is at least this many standard deviations from the base mean

@@ -337,6 +337,7 @@ def recommend(segment:pd.Series, # one row of `profile_segments`
 def contradictions(recommendation:str, # a segment's recommended action, as the card words it
                    evidence:str, # its evidence line
                    words:dict|None=None, # the map's words by Kaggle slot; None: the Kaggle file's
+                   min_members:float=MIN_MEMBERS, # share of members who must be lapsed for a win-back offer: the model's `phrase_members`
                   ) -> list[str]:
     "What the action says that its own evidence line does not support (empty when consistent), read from the two texts."
     said = lambda pattern: re.search(pattern, evidence)
@@ -350,10 +351,14 @@ def contradictions(recommendation:str, # a segment's recommended action, as the 
         if not m or said("no product stands out") or float(m[2]) < PRODUCT_MIN_LIFT: out.append(f"{w} offered but not ≥ {PRODUCT_MIN_LIFT}× the base's share")
     if basket and not (said("no product stands out") and said(rf"the largest is {re.escape(basket[1])}: ")):
         out.append(f"usual basket (mostly {basket[1]}) while the evidence names a distinctive product or another largest one")
-    if not named and not basket: out.append("no product and no usual basket")
+    if not named and not basket and not (len(product_words) == 1 and "their usual basket" in recommendation):  # one spending slot: no product to name
+        out.append("no product and no usual basket")
     gone = said(r"lapsed: (\d+)% of them last bought ≥ [\d,]+ days ago")
-    if recommendation.startswith("Win-back") and (gone is None or int(gone[1]) < MIN_MEMBERS*100):
-        out.append(f"win-back offered but the evidence does not show {MIN_MEMBERS:.0%} of the members lapsed")
+    if recommendation.startswith("Win-back") and (gone is None or int(gone[1]) + 0.5 < round(min_members*100, 9)):  # the evidence rounds to a whole percent: half a point of slack
+        out.append(f"win-back offered but the evidence does not show {min_members:.0%} of the members lapsed")
+    if not channel_choice(words):  # one channel slot (order lines) or none: the action names no channel, as `recommend` words it
+        by = re.search(rf"\bby ({channel_words})\b", recommendation) if channel_words else None
+        return out + ([f"{by[1]} named though the file has no channel to choose"] if by else [])
     channel = re.search(rf"\bby ({channel_words or 'their usual channel'})( \(their main channel\))?", recommendation)
     if channel is None: return out + ["no channel"]
     m = share(channel[1], "purchases")

@@ -13,7 +13,7 @@ from custseg_nb.cleaning import split_customers
 from custseg_nb.files import load_customers
 from custseg_nb.model import Manifest
 from custseg_nb.render import profile_table, trained_on
-from custseg_nb.segments import MIN_JOINT, MIN_MEMBERS, claim_rules, contradictions, name_phrases, rule_holds
+from custseg_nb.segments import MIN_JOINT, claim_rules, contradictions, name_phrases, rule_holds
 from custseg_nb.synth import synth_customers
 from custseg_nb.training import train
 
@@ -35,11 +35,12 @@ def offenders(manifest:Manifest, data) -> list:
     rules = {r["phrase"]: r for r in claim_rules(engineered)}
     thirds = np.quantile(engineered.Total_Spending, [1/3, 2/3])
     tier_of = lambda x: "Budget" if x < thirds[0] else "Affluent" if x >= thirds[1] else "Mainstream"
+    bar = manifest["train_config"]["phrase_members"]  # the model's own bar (the names' and the offers')
     bad = []
     for s in manifest["segments"]:
         members = engineered[labels == s["id"]]
         holds = {p: rule_holds(rules[p], members[rules[p]["feature"]]) for p in name_phrases(s["name"])}
-        bad += [(s["name"], p, round(h.mean(), 3)) for p, h in holds.items() if h.mean() < MIN_MEMBERS]
+        bad += [(s["name"], p, round(h.mean(), 3)) for p, h in holds.items() if h.mean() < bar]
         joint = np.logical_and.reduce(list(holds.values())).mean() if holds else 1.0
         if joint < MIN_JOINT: bad.append((s["name"], "whole name", round(joint, 3)))
         if len(holds) > 1 and not (s["name_claims"] and s["name_claims"][-1]["phrase"] == "the whole name"
@@ -47,7 +48,7 @@ def offenders(manifest:Manifest, data) -> list:
             bad.append((s["name"], "claims table's joint share", s["name_claims"][-1:], round(joint, 4)))
         median = members.Total_Spending.median()
         bad += [(s["name"], t, "median in", tier_of(median)) for t in ("Affluent", "Mainstream", "Budget") if t in holds and tier_of(median) != t]
-        bad += [(s["name"], s["recommendation"], c) for c in contradictions(s["recommendation"], s["evidence"])]
+        bad += [(s["name"], s["recommendation"], c) for c in contradictions(s["recommendation"], s["evidence"], min_members=bar)]
         card = profile_table(s, manifest["base_profile"])
         web = re.search(rf"{s['channel']}: (\d+)% of their purchases", s["evidence"])
         if not web or f"<td>{s['channel']} share of purchases</td><td>{web[1]}%</td>" not in card:

@@ -151,7 +151,7 @@ def orders_report(tmp_path_factory):
 
 
 def test_report_of_order_lines_states_nothing_about_roles_they_lack(orders_report, sample_report):
-    "No income, children, age, discount share or response rate for a table made from order lines; the sample's report has them all."
+    "No income, children, age, discount share, response rate or channel for a table made from order lines; the sample's report has them all."
     found = lambda text: sorted({m[0].lower() for m in MISSING_ROLE_FACTS.finditer(text)})
     assert [orders_report[max(0, m.start() - 60):m.end() + 20] for m in MISSING_ROLE_FACTS.finditer(orders_report)] == []
     assert found(_words(sample_report[1].read_text(encoding="utf-8"))) == [
@@ -159,6 +159,7 @@ def test_report_of_order_lines_states_nothing_about_roles_they_lack(orders_repor
         "made with a discount", "responded"]
     assert [t for t in ("No response model and no response rates", "median spending $", "days since the last purchase")
             if t not in orders_report] == []
+    assert re.findall(r"channel: [^;)]*", orders_report) == []  # one channel slot ("all channels"): no channel to name
 
 
 def test_report_without_a_model_says_how_to_get_one(tmp_path):
