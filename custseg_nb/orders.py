@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['logger', 'ORDERS_PROFILE_PATH', 'UCI_COLUMNS', 'QUANTITY_PRICE_RHO', 'PERIOD', 'RECENCY_DAY', 'SPECIAL_CODES',
-           'OTHER_COUNTRIES', 'DATE_STYLES', 'BATCH_LINES', 'BLOCK_BYTES', 'DATE_TRIES', 'NO_ROLE_YET',
+           'OTHER_COUNTRIES', 'DATE_STYLES', 'BATCH_LINES', 'BLOCK_BYTES', 'WORKERS', 'DATE_TRIES', 'NO_ROLE_YET',
            'load_orders_profile', 'synth_orders', 'write_orders', 'order_batches', 'read_orders',
            'customers_from_orders', 'orders_summary', 'customers_map']
 
@@ -22,7 +22,7 @@ import pandas as pd
 
 from .columns import UCI_ORDERS, ColumnMap, OrdersMap
 from .files import is_parquet, sniff_separator, write_table
-from .hashing import MISSING, KeyedTotals, SeenLines, combine, compiled, text_buffers, value_hash
+from .hashing import MISSING, KeyedTotals, KeyTable, SeenLines, combine, combine_into, compiled, text_buffers, text_codes, value_hash
 from .schema import RESOURCES, DataError, ParameterError, SchemaError, printable
 from .validation import id_values
 
@@ -201,54 +201,66 @@ def _guarded(batches, path:Path, as_text:bool):
         except (pa.ArrowInvalid, OSError) as e: raise _read_error(path, e, as_text) from e
         yield b
 
-def _pieces(path:Path, block_bytes:int):
+@compiled
+def _quotes(data, start, end):
+    "How many double quotes data[start:end] holds (a loop the compiler vectorises: 30 ms for 90 MB, a quarter of `bytes.count`'s time)."
+    n = 0
+    for x in data[start:end]: n += x == 34  # (iterating, not indexing: no check for negative indices, twice as fast)
+    return n
+
+def _pieces(path:Path, block_bytes:int,
+            free=None, # a queue of the pieces' buffers (`memoryview.obj`) given back once parsed, to read into again
+           ):
     "A text file after its header line, in pieces of about `block_bytes` that end at a line end outside quotes (a quoted value may hold a line end)."
+    import queue
+    def buffer(size:int) -> bytearray:  # (reading into a used buffer: a fresh one's pages cost the kernel more than the reading, 0.1 s a million lines)
+        try: data = free.get_nowait() if free is not None else None
+        except queue.Empty: data = None
+        return data if data is not None and len(data) >= size else bytearray(size)
     with open(path, "rb") as f:
         f.readline(1 << 20)  # the header (read by `_header`)
         rest = b""
         while True:
-            data = bytearray(len(rest) + block_bytes)  # the unfinished line, then the next block read straight after it
+            data = buffer(len(rest) + block_bytes)  # the unfinished line, then the next block read straight after it
             data[:len(rest)] = rest
-            got = f.readinto(memoryview(data)[len(rest):])
+            got = f.readinto(memoryview(data)[len(rest):len(rest) + block_bytes])
             if not got: break
             end = len(rest) + got
             cut = data.rfind(b"\n", 0, end) + 1
-            while cut and data.count(b'"', 0, cut) % 2:  # an odd number of quotes before it: inside a value
-                cut = data.rfind(b"\n", 0, cut - 1) + 1
+            quotes = _quotes(np.frombuffer(data, np.uint8), 0, cut)
+            while cut and quotes % 2:  # an odd number of quotes before it: inside a value
+                before = data.rfind(b"\n", 0, cut - 1) + 1
+                quotes, cut = quotes - _quotes(np.frombuffer(data, np.uint8), before, cut), before
             if cut: yield memoryview(data)[:cut]
             rest = bytes(data[cut:end])  # (a line longer than a block: read on)
         if rest.strip(): yield rest
 
-def _text_blocks(path:Path, sep:str, names:list[str], types:dict, block_bytes:int):
-    "A text file's lines as record batches, one per piece: memory for two pieces, whatever the file's length (pyarrow parses each on both cores)."
+def _parser(path:Path, sep:str, names:list[str], types:dict, as_text:bool):
+    "A function from a piece of a text file to its lines as one record batch (None: no line), pyarrow's errors as `_read_error`s; one thread each."
     import pyarrow as pa, pyarrow.csv as pacsv
-    read = pacsv.ReadOptions(column_names=names)
+    read = pacsv.ReadOptions(column_names=names, use_threads=False)  # pieces are parsed side by side instead
     parse, convert = pacsv.ParseOptions(delimiter=sep), pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=[""])
-    for piece in _pieces(path, block_bytes):
-        table = pacsv.read_csv(pa.py_buffer(piece), read_options=read, parse_options=parse, convert_options=convert)
-        if table.num_rows: yield table.combine_chunks().to_batches()[0]
+    def parsed(piece):
+        try: table = pacsv.read_csv(pa.py_buffer(piece), read_options=read, parse_options=parse, convert_options=convert)
+        except (pa.ArrowInvalid, OSError) as e: raise _read_error(path, e, as_text) from e
+        return table.combine_chunks().to_batches()[0] if table.num_rows else None
+    return parsed
 
-def _ahead(batches, depth:int=2, prepare=None):
-    "(batch, `prepare(batch)`) for each batch, read and prepared `depth` ahead in a thread (pyarrow and numpy release the GIL: they overlap with the caller's work); errors raised here."
-    import queue, threading
-    q, done, stop = queue.Queue(depth), object(), threading.Event()
-    def put(x) -> bool:
-        while not stop.is_set():
-            try: q.put(x, timeout=0.1); return True
-            except queue.Full: pass
-        return False
-    def run():
-        try:
-            for b in batches:
-                if not put((b, prepare(b) if prepare else b)): return
-            put(done)
-        except BaseException as e: put(e)
-    threading.Thread(target=run, daemon=True, name="custseg-orders-reader").start()
+_END = object()
+WORKERS = 2  # pieces parsed and prepared side by side (the machines this runs on have two cores or more)
+
+def _in_order(items, work, workers:int=WORKERS, depth:int=2 * WORKERS):
+    "`work(item)` for each item, `workers` at a time in threads (pyarrow, numpy and the compiled loops release the GIL), given back in the items' order; at most `depth` items read ahead; the first error in that order raised here."
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="custseg-orders")
     try:
-        while (b := q.get()) is not done:
-            if isinstance(b, BaseException): raise b
-            yield b
-    finally: stop.set()  # the reader stops within 0.1 s if we stop early
+        it, window = iter(items), deque()
+        while True:
+            while len(window) < depth and (item := next(it, _END)) is not _END: window.append(pool.submit(work, item))
+            if not window: return
+            yield window.popleft().result()
+    finally: pool.shutdown(wait=True, cancel_futures=True)  # stopped early (an error, or the caller stops): no work left behind
 
 def order_batches(source, # order lines: a DataFrame, or a CSV/TSV/Parquet file
                   m:OrdersMap=UCI_ORDERS, # which columns are what
@@ -256,32 +268,40 @@ def order_batches(source, # order lines: a DataFrame, or a CSV/TSV/Parquet file
                   batch_lines:int|None=None, # lines per batch of a DataFrame or Parquet file (default `BATCH_LINES`)
                   block_bytes:int|None=None, # bytes per block of a text file (default `BLOCK_BYTES`; a line must fit in one)
                   check=None, # called with the column names before the first batch
-                  prepare=None, # called with each batch in the reading thread; its result is given instead of the batch
+                  prepare=None, # called with each batch in a worker thread, batches side by side; its result is given instead of the batch
                  ):
     "(pyarrow record batch of some lines — or `prepare` of it —, index of its first line) for each batch in order; a file is read a block at a time."
+    import queue
     import pyarrow as pa, pyarrow.csv as pacsv, pyarrow.parquet as pq
     if isinstance(source, pd.DataFrame):
         try: table = pa.Table.from_pandas(source, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):  # mixed objects in a column: as text
             table = pa.Table.from_pandas(source.astype({c: "string" for c in source.columns if source[c].dtype == object}), preserve_index=False)
-        names, batches = table.column_names, table.to_batches(max_chunksize=batch_lines or BATCH_LINES)
+        names, items, parsed = table.column_names, table.to_batches(max_chunksize=batch_lines or BATCH_LINES), None
     else:
         path = Path(source)
         if not path.is_file(): raise SchemaError(f"file '{printable(path)}' does not exist" + (" (it is a folder)" if path.is_dir() else ""))
         if is_parquet(path):
             try: f = pq.ParquetFile(path); names = f.schema_arrow.names
             except Exception as e: raise SchemaError(f"file '{printable(path)}' is not a readable Parquet file ({type(e).__name__})") from e
-            batches = _guarded(f.iter_batches(batch_size=batch_lines or BATCH_LINES), path, True)
+            items, parsed = _guarded(f.iter_batches(batch_size=batch_lines or BATCH_LINES), path, True), None
         else:
             sep, names = _header(path)
             amounts = {m.orders[r] for r in ("quantity", "price", "amount") if r in m.orders}
             types = {c: pa.float64() if c in amounts and not as_text else pa.string() for c in names}
-            batches = _guarded(_text_blocks(path, sep, names, types, block_bytes or BLOCK_BYTES), path, as_text)
+            free = queue.SimpleQueue()  # buffers parsed, to read the next pieces into
+            items, parsed = _pieces(path, block_bytes or BLOCK_BYTES, free), _parser(path, sep, names, types, as_text)
     if check: check(names)
+    def work(item):
+        b = parsed(item) if parsed else item
+        if parsed and isinstance(item, memoryview): free.put(item.obj)  # (pyarrow's batch holds copies of the values, not the piece)
+        return None if b is None else (b.num_rows, prepare(b) if prepare else b)
     start = 0
-    for b, item in _ahead(batches, prepare=prepare):
+    for done in _in_order(items, work):
+        if done is None: continue
+        n, item = done
         yield item, start
-        start += b.num_rows
+        start += n
 
 def read_orders(path:str|Path, # order lines: CSV/TSV/Parquet
                 m:OrdersMap=UCI_ORDERS, # which columns are what
@@ -322,11 +342,14 @@ def _as_text(arr):
 class _Coded:
     "A column of one batch as codes (−1: missing) into its distinct values (`dictionary`, pyarrow), with a hash of each distinct value."
     def __init__(self, col):
-        import pyarrow.compute as pc
-        enc = pc.dictionary_encode(col)
-        self.dictionary, self.codes = enc.dictionary, enc.indices.fill_null(-1).to_numpy().astype("int64")
-        d = self.dictionary
-        self.hashes = value_hash(d)
+        import pyarrow as pa, pyarrow.compute as pc
+        if _is_text(col.type):  # compiled: a text equal to the line before's costs a comparison of bytes
+            self.codes, first, self.hashes = text_codes(col)
+            self.dictionary = col.take(pa.array(first))
+        else:
+            enc = pc.dictionary_encode(col)
+            self.dictionary, self.codes = enc.dictionary, enc.indices.fill_null(-1).to_numpy().astype("int64")
+            self.hashes = value_hash(self.dictionary)
     def per_line(self, per_value:np.ndarray, missing) -> np.ndarray:
         "Per line, from one value per distinct value (`missing` where the line has none)."
         return np.append(per_value, np.asarray([missing], dtype=per_value.dtype))[self.codes]
@@ -375,6 +398,78 @@ def _whole_number_ids(offsets, data):
     return True, out
 
 @compiled
+def _spaces_only(offsets, data):
+    "(per text, whether it is empty or ASCII spaces only; whether one starts, after ASCII spaces, with a byte that is not printable ASCII: then ask pyarrow, whose white space is Unicode's)."
+    out, unsure = np.zeros(len(offsets) - 1, np.bool_), False
+    for i in range(len(offsets) - 1):
+        j, end = offsets[i], offsets[i + 1]
+        while j < end and (data[j] == 32 or 9 <= data[j] <= 13): j += 1
+        if j == end: out[i] = True
+        elif data[j] < 33 or data[j] > 126: unsure = True
+    return out, unsure
+
+def _blank_texts(texts) -> np.ndarray:
+    "Per text of a pyarrow string array, whether it is missing, empty or white space only."
+    import pyarrow.compute as pc
+    out, unsure = _spaces_only(*text_buffers(texts))
+    if unsure: return pc.equal(pc.utf8_trim_whitespace(texts), "").fill_null(True).to_numpy(zero_copy_only=False)
+    if texts.null_count: out |= texts.is_null().to_numpy(zero_copy_only=False)
+    return out
+
+@compiled
+def _starts_with_c(offsets, data, missing_at):
+    "(per text, whether it starts with C or c after ASCII spaces; whether one starts with a byte that is not printable ASCII: then ask pyarrow, whose white space is Unicode's)."
+    out, unsure = np.zeros(len(offsets) - 1, np.bool_), False
+    for i in range(len(offsets) - 1):
+        if missing_at[i]: continue
+        j, end = offsets[i], offsets[i + 1]
+        while j < end and (data[j] == 32 or 9 <= data[j] <= 13): j += 1
+        if j < end:
+            c = data[j]
+            if c == 67 or c == 99: out[i] = True
+            elif c < 33 or c > 126: unsure = True
+    return out, unsure
+
+def _cancelled_invoices(col) -> np.ndarray:
+    "Per line, whether its invoice is a cancellation's: text starting with C or c after white space (UCI's 'C536379')."
+    import pyarrow as pa, pyarrow.compute as pc
+    if not _is_text(col.type): return np.zeros(len(col), bool)  # a number or a date is never one
+    missing_at = col.is_null().to_numpy(zero_copy_only=False) if col.null_count else np.zeros(len(col), bool)
+    out, unsure = _starts_with_c(*text_buffers(col), missing_at)
+    if not unsure: return out
+    d = pc.utf8_ltrim_whitespace(col)
+    return pc.or_(pc.starts_with(d, "C"), pc.starts_with(d, "c")).fill_null(False).to_numpy(zero_copy_only=False)
+
+@compiled
+def _customer_totals(customer, when, buy, amount, cancelled, deal, n):
+    "Per customer code (0 … n − 1) of a batch: (last and first purchase, last and first line, spending, lines, returns, purchase lines, lines with a promotion); one pass over its lines."
+    low, high = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    t = np.empty((n, 4), np.int64)
+    t[:, 0], t[:, 1], t[:, 2], t[:, 3] = low, high, low, high
+    counts, spent = np.zeros((n, 4), np.int64), np.zeros(n)
+    for i in range(len(customer)):
+        c, w = customer[i], when[i]
+        if buy[i]:
+            t[c, 0], t[c, 1] = max(t[c, 0], w), min(t[c, 1], w)
+        t[c, 2], t[c, 3] = max(t[c, 2], w), min(t[c, 3], w)
+        spent[c] += amount[i]
+        counts[c, 0] += 1
+        counts[c, 1] += cancelled[i]
+        counts[c, 2] += buy[i]
+        counts[c, 3] += deal[i]
+    return t, spent, counts
+
+@compiled
+def _fold_customers(dates, spent, tally, rows, present, t, s, c):
+    "The batch's totals per customer code (`_customer_totals`; the codes `present`) into the file's, per row (`rows`): dates by maximum and minimum, spending and counts by sum."
+    for k in range(len(rows)):
+        r, p = rows[k], present[k]
+        dates[r, 0], dates[r, 1] = max(dates[r, 0], t[p, 0]), min(dates[r, 1], t[p, 1])
+        dates[r, 2], dates[r, 3] = max(dates[r, 2], t[p, 2]), min(dates[r, 3], t[p, 3])
+        spent[r] += s[p]
+        for j in range(4): tally[r, j] += c[p, j]
+
+@compiled
 def _modes(customer, value, weight, n):
     "Per customer (0 … n − 1), the value with the largest weight, ties to the smallest value (−1: none); (customer, value) pairs distinct."
     best, top = np.full(n, -1, np.int64), np.zeros(n)
@@ -387,22 +482,50 @@ def _modes(customer, value, weight, n):
 # %% ../nbs/03b_orders.ipynb #30d76b3a
 class _Customers:
     "Order lines into one row per customer, a batch at a time: `prepare` and `add` each batch in order, then `_table`."
-    def __init__(self, m:OrdersMap, as_of, pos, formats:list[str], pool):
+    def __init__(self, m:OrdersMap, as_of, pos, formats:list[str], expect:int=0):
         o = self.o = m.orders
-        self.m, self.pos, self.formats, self.date_format, self.pool = m, pos, formats, None, pool
+        self.m, self.pos, self.formats, self.date_format = m, pos, formats, None
         self.day = np.datetime64(pd.Timestamp(as_of).date(), "D") if as_of is not None else None
         self.counts = dict.fromkeys(("lines", "without_customer", "duplicates", "cancellations", "zero_price", "adjustments", "after_as_of"), 0)
-        self.seen, self.latest = SeenLines(), None
+        self.seen, self.latest = SeenLines(expect), None
         self.books = {c: _Codebook() for c in [o[r] for r in ("category", "channel") if r in o] + list(o.get("categorical", []))}
         self.kept = {c: np.zeros(0, bool) for c in self.books}  # per value: is it on a line kept?
-        self.per_customer = KeyedTotals({"tb_max": "max", "tb_min": "min", "tu_max": "max", "tu_min": "min", "amount": "sum",
-                                         "lines": "sum", "returns": "sum", "buys": "sum", "deals": "sum"})
+        self.customers, self.first_ids = KeyTable(), []  # customers by hash, numbered as first met; the text of each one's ID as first met
+        self.dates, self.spent, self.tally = self._customer_rows(0)  # per customer: last/first purchase, last/first line; spending; lines, returns, purchase lines, deals
         self.purchases = KeyedTotals({"deal": "max"}) if "invoice" in o else None  # per (customer, invoice) with a purchase: any line with a promotion
         self.by = {role: KeyedTotals({"w": "sum"}) for role in ("category", "channel") if role in o} | \
                   {("categorical", col): KeyedTotals({"w": "sum"}) for col in o.get("categorical", [])}
 
-    def _when(self, coded, col, keep:np.ndarray, at) -> np.ndarray:
-        "Seconds since 1970 of each kept line's date: a date type as it is, text by the format chosen on the first batch."
+    @staticmethod
+    def _customer_rows(n:int, old:tuple|None=None) -> tuple:
+        "Totals for `n` customers, no line counted yet (the `old` ones copied in)."
+        low, high = np.iinfo("int64").min, np.iinfo("int64").max
+        new = np.tile(np.array([low, high, low, high]), (n, 1)), np.zeros(n), np.zeros((n, 4), "int64")
+        if old is not None:
+            for a, b in zip(new, old): a[:len(b)] = b
+        return new
+
+    def customer_totals(self) -> tuple[np.ndarray, object, dict]:
+        "(the customers' hashes in the order first met, the text of each one's ID, their totals by name)."
+        import pyarrow as pa
+        n = len(self.customers)
+        names = {"tb_max": self.dates[:n, 0], "tb_min": self.dates[:n, 1], "tu_max": self.dates[:n, 2], "tu_min": self.dates[:n, 3], "amount": self.spent[:n]}
+        return self.customers.keys(), pa.concat_arrays(self.first_ids) if n else None, names | dict(zip(("lines", "returns", "buys", "deals"), self.tally[:n].T))
+
+    def _read_dates(self, coded, blank:np.ndarray) -> tuple|None:
+        "In a worker: (format, seconds since 1970 per distinct text) when one format reads the text of every line with a customer — the format chosen so far, else the first that does; None otherwise (`_when` then looks closer)."
+        import pyarrow as pa, pyarrow.compute as pc
+        texts, chosen, used = _as_text(coded.dictionary), self.date_format, None  # (chosen by an earlier batch, or not yet)
+        for f in [chosen] if chosen else self.formats:
+            parsed = pc.strptime(texts, format=f, unit="s", error_is_null=True)
+            if parsed.null_count > texts.null_count:  # a text does not read: does a line with a customer have it?
+                if used is None: used = np.zeros(len(texts), bool); c = coded.codes[~blank]; used[c[c >= 0]] = True
+                if (parsed.is_null().to_numpy(zero_copy_only=False) & used).any(): continue
+            return f, parsed.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+        return None
+
+    def _when(self, coded, col, keep:np.ndarray, at, dates:tuple|None=None) -> np.ndarray:
+        "Seconds since 1970 of each kept line's date: a date type as it is, text by the format chosen on the first batch (`dates`: `_read_dates`, when it read them)."
         import pyarrow as pa, pyarrow.compute as pc
         name = self.o["date"]
         if coded is None:  # a date or timestamp type
@@ -412,6 +535,9 @@ class _Customers:
             return np.floor_divide(ns, 10**9)[keep]
         codes = coded.codes[keep]
         if (codes < 0).any(): raise DataError(f"column '{printable(name)}' is empty in {at(int((codes < 0).argmax()))}; expected a date")
+        if dates is not None and dates[0] == (self.date_format or dates[0]):  # read in the worker with the format chosen (kept lines have customers)
+            self.date_format = dates[0]
+            return dates[1][codes]
         texts = _as_text(coded.dictionary)
         used = np.zeros(len(texts), bool); used[codes] = True  # distinct texts only lines left out use do not count
         def read(f):
@@ -431,49 +557,57 @@ class _Customers:
         self.date_format = f
         return parsed.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)[codes]
 
-    def _number(self, col, role:str, keep:np.ndarray, at) -> np.ndarray:
-        "A quantity, price or amount column as float64 on the kept lines; `DataError` naming the column and line of the first that is not a finite number."
+    @staticmethod
+    def _numbers(col) -> tuple:
+        "(per line: a quantity, price or amount column as float64, NaN where empty or not a number; text's coding, or None; per line whether its text is not a number, or None)."
         import pyarrow as pa, pyarrow.compute as pc
-        name = self.o[role]
         if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type) or pa.types.is_decimal(col.type):
-            nums = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)[keep]
-        else:
-            coded = _Coded(_as_text(col))
-            d = coded.dictionary
-            try: vals = pc.cast(d, pa.float64()).to_numpy(zero_copy_only=False)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError): vals = np.array([_float(w) for w in d.to_pylist()], dtype="float64")
-            codes = coded.codes[keep]
-            wrong = np.append(~np.isfinite(vals), False)[codes]
-            if wrong.any():
-                i = int(wrong.argmax())
-                raise DataError(f"column '{printable(name)}' has '{printable(coded.value(codes[i]))}' in {at(i)}; expected a number")
-            nums = np.append(vals, np.nan)[codes]
+            return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), None, None
+        coded = _Coded(_as_text(col))
+        d = coded.dictionary
+        try: vals = pc.cast(d, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError): vals = np.array([_float(w) for w in d.to_pylist()], dtype="float64")
+        return coded.per_line(vals, np.nan), coded, coded.per_line(~np.isfinite(vals), False)
+
+    def _number(self, numbers:tuple, role:str, keep:np.ndarray, at) -> np.ndarray:
+        "A quantity, price or amount column (`_numbers`) on the kept lines; `DataError` naming the column and line of the first that is not a finite number."
+        name, (nums, coded, wrong) = self.o[role], numbers
+        if wrong is not None and (wrong := wrong[keep]).any():
+            i = int(wrong.argmax())
+            raise DataError(f"column '{printable(name)}' has '{printable(coded.value(coded.codes[keep][i]))}' in {at(i)}; expected a number")
+        nums = nums[keep]
         bad = ~np.isfinite(nums)
         if bad.any(): raise DataError(f"column '{printable(name)}' is empty or not a finite number in {at(int(bad.argmax()))}; expected a number")
         return nums
 
     def prepare(self, batch) -> tuple:
-        "(lines, columns, text and role columns coded, which lines repeat an earlier one): done in the reading thread, batch after batch."
+        "(lines, columns, role columns coded, per line: a hash of each other column, of the whole line, whether its invoice is a cancellation's, whether it has no customer; amounts; dates): done in a worker thread, batches side by side (nothing here depends on earlier batches but the date format, when chosen)."
+        import pyarrow as pa, pyarrow.compute as pc
         o, n = self.o, batch.num_rows
         cols = {name: _plain(batch.column(j)) for j, name in enumerate(batch.schema.names)}
-        roles = {o["customer"], o.get("invoice"), o.get("promotion")} | set(self.books)  # coded: their distinct values are looked at once each
+        roles = {o["customer"], o.get("promotion")} | set(self.books)  # coded: their distinct values are looked at once each
         names = [name for name, col in cols.items() if name in roles or (name == o["date"] and _is_text(col.type))]
-        work = lambda name: _Coded(cols[name]) if name in names else value_hash(cols[name])  # the others are hashed line by line (compiled)
-        done = dict(zip(cols, self.pool.map(work, cols)))  # two columns at a time
+        done = {name: _Coded(col) if name in names else value_hash(col) for name, col in cols.items()}  # the others are hashed line by line (compiled)
         coded = {name: done[name] for name in names}
         h = np.zeros(n, "uint64")  # exact duplicates, by a hash of every column
-        for name, got in done.items(): h = combine(h, got.per_line(got.hashes, MISSING) if name in coded else got)
-        return n, cols, coded, self.seen.repeats(h)
+        for name, got in done.items(): combine_into(h, got.hashes, got.codes) if name in coded else combine_into(h, got)
+        cancelled = _cancelled_invoices(cols[o["invoice"]]) if "invoice" in o else np.zeros(n, bool)
+        cc = coded[o["customer"]]
+        cd = cc.dictionary
+        empty = _blank_texts(cd) if _is_text(cd.type) else pc.is_nan(cd).fill_null(True).to_numpy(zero_copy_only=False) if pa.types.is_floating(cd.type) else np.zeros(len(cd), bool)
+        blank = cc.per_line(empty, True)
+        numbers = {r: self._numbers(cols[o[r]]) for r in ("quantity", "price", "amount") if r in o}
+        dates = self._read_dates(coded[o["date"]], blank) if o["date"] in coded else None
+        return n, cols, coded, done, h, cancelled, blank, numbers, dates
 
     def add(self, prepared:tuple, start:int):
         "Count one batch of lines (`prepare`d; `start`: index of its first line in the whole file)."
         import pyarrow as pa, pyarrow.compute as pc
-        o, (n, cols, coded, dup) = self.o, prepared
+        o, (n, cols, coded, done, h, invoice_cancelled, blank, numbers, dates) = self.o, prepared
         if not n: return
+        dup = self.seen.repeats(h)  # (in the lines' order: the first of equal lines counts)
         cc = coded[o["customer"]]
         cd = cc.dictionary
-        empty = pc.equal(pc.utf8_trim_whitespace(cd), "") if _is_text(cd.type) else pc.is_nan(cd) if pa.types.is_floating(cd.type) else None
-        blank = cc.per_line(np.zeros(len(cd), bool) if empty is None else empty.fill_null(True).to_numpy(zero_copy_only=False), True)
         self.counts["lines"] += n
         self.counts["without_customer"] += int(blank.sum())
         self.counts["duplicates"] += int((dup & ~blank).sum())
@@ -485,16 +619,13 @@ class _Customers:
             self.kept[col][g[g >= 0]] = True
         if not len(keep): return
         at = lambda i: self.pos(start + int(keep[i]))  # messages give the line in the file
-        when = self._when(coded.get(o["date"]) if _is_text(cols[o["date"]].type) else None, cols[o["date"]], keep, at)
-        if "amount" in o: amount = quantity = self._number(cols[o["amount"]], "amount", keep, at); price = None
+        when = self._when(coded.get(o["date"]) if _is_text(cols[o["date"]].type) else None, cols[o["date"]], keep, at, dates)
+        if "amount" in o: amount = quantity = self._number(numbers["amount"], "amount", keep, at); price = None
         else:
-            quantity, price = self._number(cols[o["quantity"]], "quantity", keep, at), self._number(cols[o["price"]], "price", keep, at)
+            quantity, price = self._number(numbers["quantity"], "quantity", keep, at), self._number(numbers["price"], "price", keep, at)
             amount = quantity * price
         cancelled = quantity < 0  # (with an amount column, quantity is the amount)
-        if "invoice" in o:
-            ic = coded[o["invoice"]]
-            d = pc.utf8_ltrim_whitespace(ic.dictionary if _is_text(ic.dictionary.type) else pc.cast(ic.dictionary, pa.string()))
-            cancelled |= ic.per_line(pc.or_(pc.starts_with(d, "C"), pc.starts_with(d, "c")).to_numpy(zero_copy_only=False), False)[keep]
+        cancelled |= invoice_cancelled[keep]
         adjust = np.zeros(len(keep), bool) if price is None else (price < 0) & ~cancelled
         self.latest = int(when.max()) if self.latest is None else max(self.latest, int(when.max()))
         late = when >= (self.day + 1).astype("datetime64[s]").astype("int64") if self.day is not None else np.zeros(len(keep), bool)
@@ -512,26 +643,26 @@ class _Customers:
         c = cc.codes[keep]
         ch = cc.hashes[c]
         u = np.flatnonzero(use)
-        low, high = np.iinfo("int64").min, np.iinfo("int64").max
-        present = np.flatnonzero(np.bincount(c[u], minlength=len(cd)))  # the batch's customers with a line counted, in the order met
-        place = np.zeros(len(cd), "int64"); place[present] = np.arange(len(present))
-        wu, bu = when[u], buy[u]
-        self.per_customer.add(cc.hashes[present], {"value": lambda new: cd.take(pa.array(present[new]))},
-                              {"tb_max": np.where(bu, wu, low), "tb_min": np.where(bu, wu, high), "tu_max": wu, "tu_min": wu,
-                               "amount": amount[u], "lines": np.ones(len(u), "int64"), "returns": cancelled[u], "buys": bu, "deals": deal[u]},
-                              codes=place[c[u]])
+        t, spent, n_ = _customer_totals(c[u], when[u], buy[u], amount[u], cancelled[u], deal[u], len(cd))  # per customer of the batch, then added up
+        present = np.flatnonzero(n_[:, 0])  # the batch's customers with a line counted, in the order met
+        rows, new = self.customers.slots(cc.hashes[present])
+        if len(new): self.first_ids.append(cd.take(pa.array(present[new])))
+        if len(self.customers) > len(self.spent): self.dates, self.spent, self.tally = self._customer_rows(2 * len(self.customers), (self.dates, self.spent, self.tally))
+        _fold_customers(self.dates, self.spent, self.tally, rows, present, t, spent, n_)
+        row = np.full(len(cd), -1)  # per customer code, its row in the customers' totals
+        row[present] = rows
         if self.purchases is not None:  # (customer, invoice) pairs with a purchase; a missing invoice is one invoice
-            ih = ic.per_line(ic.hashes, MISSING)[keep]
+            ih = (done[o["invoice"]].per_line(done[o["invoice"]].hashes, MISSING) if o["invoice"] in coded else done[o["invoice"]])[keep]
             b = np.flatnonzero(buy)
-            self.purchases.add(combine(ch[b], ih[b]), {"customer": ch[b], "invoice": ih[b]}, {"deal": deal[b].astype("int8")})
+            self.purchases.add(combine(ch[b], ih[b]), {"customer": row[c[b]], "invoice": ih[b]}, {"deal": deal[b].astype("int8")})
         for role, col in [(r, o[r]) for r in ("category", "channel") if r in o] + [(("categorical", c_), c_) for c_ in o.get("categorical", [])]:
             v = books[col]
             ok = np.flatnonzero((buy if role == "channel" else use) & (v >= 0))
             pair = combine(ch[ok], v[ok].astype("uint64"))
             if role == "channel" and self.purchases is not None:  # distinct (customer, channel, invoice): purchases per channel
-                self.by[role].add(combine(pair, ih[ok]), {"customer": ch[ok], "value": v[ok], "invoice": ih[ok]}, {"w": np.ones(len(ok))})
+                self.by[role].add(combine(pair, ih[ok]), {"customer": row[c[ok]], "value": v[ok], "invoice": ih[ok]}, {"w": np.ones(len(ok))})
             else:  # spending per category; lines per channel (no invoices) or categorical value
-                self.by[role].add(pair, {"customer": ch[ok], "value": v[ok]}, {"w": amount[ok] if role == "category" else np.ones(len(ok))})
+                self.by[role].add(pair, {"customer": row[c[ok]], "value": v[ok]}, {"w": amount[ok] if role == "category" else np.ones(len(ok))})
 
 def _float(w) -> float:
     try: return float(w)
@@ -543,9 +674,8 @@ def _table(agg:_Customers, cust_col:str) -> pd.DataFrame:
     o = agg.o
     if not agg.counts["lines"] or agg.counts["without_customer"] == agg.counts["lines"]:
         raise SchemaError(f"no order line has a customer in column '{printable(cust_col)}'")
-    keys, first, per = agg.per_customer.fold()
+    keys, raw, per = agg.customer_totals()
     if not len(keys): raise SchemaError(f"no order line is on or before the as-of day {agg.day}" if agg.day is not None else "no order line counts")
-    raw = first["value"]
     if _is_text(raw.type):
         text = pc.utf8_trim_whitespace(raw)
         whole, ids = _whole_number_ids(*text_buffers(text))
@@ -555,7 +685,7 @@ def _table(agg:_Customers, cust_col:str) -> pd.DataFrame:
     else: ids = id_values(raw.to_numpy(zero_copy_only=False))
     ids, final = np.unique(ids.astype(str) if ids.dtype.kind == "O" else ids, return_inverse=True)  # values that are one ID merge
     n = len(ids)
-    row = lambda h: final[agg.per_customer.table.find(h)]  # a customer's hash → its row
+    row = lambda r: final[r]  # a row of the customers' totals → its row in the table (IDs written several ways are one row)
     def total(k, ufunc=np.add, fill=0):
         out = np.full(n, fill, dtype=per[k].dtype); ufunc.at(out, final, per[k])
         return out
@@ -632,20 +762,29 @@ def customers_from_orders(orders, # order lines: a DataFrame (e.g. `synth_orders
     if is_file and first_line is None and not is_parquet(orders): first_line = 2
     pos = (lambda i: f"line {i + first_line}") if first_line else (lambda i: f"row {i + 1}")
     formats, as_text = [m.date_format] if m.date_format else list(DATE_TRIES), False
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(2, thread_name_prefix="custseg-orders") as pool:  # a batch's columns are coded two at a time
-        while True:
-            agg = _Customers(m, as_of, pos, formats, pool)
-            try:
-                for prepared, start in order_batches(orders, m, as_text, batch_lines, block_bytes, check=lambda names: _check_columns(names, m),
-                                                     prepare=agg.prepare):
-                    agg.add(prepared, start)
-                break
-            except _AsText: as_text = True  # an amount that is not a number: read again as text, to name its line
-            except _OtherDates as e: formats = e.formats  # the first blocks' date format fails later: again with those that read it
+    expect = _expected_lines(orders)
+    while True:
+        agg = _Customers(m, as_of, pos, formats, expect)
+        try:
+            for prepared, start in order_batches(orders, m, as_text, batch_lines, block_bytes, check=lambda names: _check_columns(names, m),
+                                                 prepare=agg.prepare):
+                agg.add(prepared, start)
+            break
+        except _AsText: as_text = True  # an amount that is not a number: read again as text, to name its line
+        except _OtherDates as e: formats = e.formats  # the first blocks' date format fails later: again with those that read it
     if not agg.counts["lines"]:
         raise SchemaError(f"file '{printable(orders)}' has a header but no order lines" if is_file else "the orders have a header but no order lines")
     return _table(agg, o["customer"])
+
+def _expected_lines(orders) -> int:
+    "About how many lines the orders have, to size the table of lines met at once: a DataFrame's or Parquet file's count, a text file's size at 90 bytes a line (the UCI layout's)."
+    if isinstance(orders, pd.DataFrame): return len(orders)
+    try:
+        if is_parquet(orders):
+            import pyarrow.parquet as pq
+            return pq.ParquetFile(orders).metadata.num_rows
+        return Path(orders).stat().st_size // 90
+    except Exception: return 0  # (a file that cannot be read says so when it is read)
 
 def _check_columns(columns, m:OrdersMap):
     "`SchemaError` naming the first column of the map the orders lack."
