@@ -238,9 +238,9 @@ def _pieces(path:Path, block_bytes:int,
 def _parser(path:Path, sep:str, names:list[str], types:dict, as_text:bool):
     "A function from a piece of a text file to its lines as one record batch (None: no line), pyarrow's errors as `_read_error`s; one thread each."
     import pyarrow as pa, pyarrow.csv as pacsv
-    read = pacsv.ReadOptions(column_names=names, use_threads=False)  # pieces are parsed side by side instead
     parse, convert = pacsv.ParseOptions(delimiter=sep), pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=[""])
     def parsed(piece):
+        read = pacsv.ReadOptions(column_names=names, use_threads=False, block_size=len(piece) + 1)  # one thread (pieces are parsed side by side), one chunk (none to join)
         try: table = pacsv.read_csv(pa.py_buffer(piece), read_options=read, parse_options=parse, convert_options=convert)
         except (pa.ArrowInvalid, OSError) as e: raise _read_error(path, e, as_text) from e
         return table.combine_chunks().to_batches()[0] if table.num_rows else None
