@@ -470,6 +470,17 @@ def _fold_customers(dates, spent, tally, rows, present, t, s, c):
         for j in range(4): tally[r, j] += c[p, j]
 
 @compiled
+def _first_values(first, lines, rows, values):
+    "Per customer row, its first value (−1: none yet) and how many lines had it; the lines with another value are marked (they are counted by pair)."
+    other = np.zeros(len(rows), np.bool_)
+    for i in range(len(rows)):
+        r, v = rows[i], values[i]
+        if first[r] < 0: first[r] = v
+        if first[r] == v: lines[r] += 1
+        else: other[i] = True
+    return other
+
+@compiled
 def _modes(customer, value, weight, n):
     "Per customer (0 … n − 1), the value with the largest weight, ties to the smallest value (−1: none); (customer, value) pairs distinct."
     best, top = np.full(n, -1, np.int64), np.zeros(n)
@@ -495,6 +506,7 @@ class _Customers:
         self.purchases = KeyedTotals({"deal": "max"}) if "invoice" in o else None  # per (customer, invoice) with a purchase: any line with a promotion
         self.by = {role: KeyedTotals({"w": "sum"}) for role in ("category", "channel") if role in o} | \
                   {("categorical", col): KeyedTotals({"w": "sum"}) for col in o.get("categorical", [])}
+        self.first_value = {col: (np.zeros(0, "int64"), np.zeros(0, "int64")) for col in o.get("categorical", [])}  # per customer row: its first value, lines with it
 
     @staticmethod
     def _customer_rows(n:int, old:tuple|None=None) -> tuple:
@@ -658,6 +670,13 @@ class _Customers:
         for role, col in [(r, o[r]) for r in ("category", "channel") if r in o] + [(("categorical", c_), c_) for c_ in o.get("categorical", [])]:
             v = books[col]
             ok = np.flatnonzero((buy if role == "channel" else use) & (v >= 0))
+            if role[0] == "categorical":  # most customers have one value (a country): counted per customer; lines with another, per pair
+                first, lines = self.first_value[col]
+                if len(first) < len(self.customers):
+                    grown = np.full(2 * len(self.customers), -1), np.zeros(2 * len(self.customers), "int64")
+                    grown[0][:len(first)], grown[1][:len(lines)] = first, lines
+                    first, lines = self.first_value[col] = grown
+                ok = ok[_first_values(first, lines, row[c[ok]], v[ok])]
             pair = combine(ch[ok], v[ok].astype("uint64"))
             if role == "channel" and self.purchases is not None:  # distinct (customer, channel, invoice): purchases per channel
                 self.by[role].add(combine(pair, ih[ok]), {"customer": row[c[ok]], "value": v[ok], "invoice": ih[ok]}, {"w": np.ones(len(ok))})
@@ -733,8 +752,12 @@ def _table(agg:_Customers, cust_col:str) -> pd.DataFrame:
         out |= {"Deals": deals, "PromotionShare": np.divide(deals, frequency, out=np.zeros(n), where=frequency > 0).round(4)}
     for col in o.get("categorical", []):  # the most frequent value; ties: the value met first in the file
         _, f, t = agg.by[("categorical", col)].fold()
+        first, lines = agg.first_value[col]
+        r0 = np.flatnonzero(first[:len(keys)] >= 0)  # each customer's first value, and the pairs of the lines with another
+        f = {"customer": np.concatenate([r0, f.get("customer", np.zeros(0, "int64"))]), "value": np.concatenate([first[r0], f.get("value", np.zeros(0, "int64"))])}
+        t = {"w": np.concatenate([lines[r0].astype("float64"), t.get("w", np.zeros(0))])}
         mode = np.full(n, None, dtype=object)
-        if len(t.get("w", [])):
+        if len(t["w"]):
             if n == len(keys): c, v, w = row(f["customer"]), f["value"], t["w"]  # (customer, value) pairs are distinct already
             else:  # IDs merged: their pairs' lines are added up
                 which, pair = pd.factorize(row(f["customer"]) * np.int64(len(agg.books[col])) + f["value"])
