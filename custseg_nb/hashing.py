@@ -236,6 +236,9 @@ def _add_seen(table, zero, keys):
     again, added = np.zeros(len(keys), np.bool_), 0
     for i in range(len(keys)):
         k = keys[i]
+        if i and k == keys[i - 1]:  # the key just met (an invoice's lines come together): no lookup
+            again[i] = True
+            continue
         if k == 0:
             again[i] = zero[0]
             zero[0] = True

@@ -504,6 +504,8 @@ class _Customers:
         self.customers, self.first_ids = KeyTable(), []  # customers by hash, numbered as first met; the text of each one's ID as first met
         self.dates, self.spent, self.tally = self._customer_rows(0)  # per customer: last/first purchase, last/first line; spending; lines, returns, purchase lines, deals
         self.purchases = KeyedTotals({"deal": "max"}) if "invoice" in o else None  # per (customer, invoice) with a purchase: any line with a promotion
+        self.pairs_seen = SeenLines(expect // 4) if "invoice" in o and "promotion" not in o else None  # without promotions, which pairs were met is all there is to know
+        self.pairs = ([], [])  # (their customer rows, invoice hashes) as first met
         self.by = {role: KeyedTotals({"w": "sum"}) for role in ("category", "channel") if role in o} | \
                   {("categorical", col): KeyedTotals({"w": "sum"}) for col in o.get("categorical", [])}
         self.first_value = {col: (np.zeros(0, "int64"), np.zeros(0, "int64")) for col in o.get("categorical", [])}  # per customer row: its first value, lines with it
@@ -516,6 +518,14 @@ class _Customers:
         if old is not None:
             for a, b in zip(new, old): a[:len(b)] = b
         return new
+
+    def purchase_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        "The distinct (customer, invoice) pairs with a purchase: (customer rows, invoice hashes, whether one of the lines had a promotion)."
+        if self.pairs_seen is not None:
+            rows, invoices = (np.concatenate(p) if p else np.zeros(0, t) for p, t in zip(self.pairs, ("int64", "uint64")))
+            return rows, invoices, np.zeros(len(rows), "int8")
+        _, first, totals = self.purchases.fold()
+        return first.get("customer", np.zeros(0, "int64")), first.get("invoice", np.zeros(0, "uint64")), totals.get("deal", np.zeros(0, "int8"))
 
     def customer_totals(self) -> tuple[np.ndarray, object, dict]:
         "(the customers' hashes in the order first met, the text of each one's ID, their totals by name)."
@@ -666,7 +676,11 @@ class _Customers:
         if self.purchases is not None:  # (customer, invoice) pairs with a purchase; a missing invoice is one invoice
             ih = (done[o["invoice"]].per_line(done[o["invoice"]].hashes, MISSING) if o["invoice"] in coded else done[o["invoice"]])[keep]
             b = np.flatnonzero(buy)
-            self.purchases.add(combine(ch[b], ih[b]), {"customer": row[c[b]], "invoice": ih[b]}, {"deal": deal[b].astype("int8")})
+            key = combine(ch[b], ih[b])
+            if self.pairs_seen is None: self.purchases.add(key, {"customer": row[c[b]], "invoice": ih[b]}, {"deal": deal[b].astype("int8")})
+            else:
+                new = b[~self.pairs_seen.repeats(key)]
+                self.pairs[0].append(row[c[new]]); self.pairs[1].append(ih[new])
         for role, col in [(r, o[r]) for r in ("category", "channel") if r in o] + [(("categorical", c_), c_) for c_ in o.get("categorical", [])]:
             v = books[col]
             ok = np.flatnonzero((buy if role == "channel" else use) & (v >= 0))
@@ -716,12 +730,11 @@ def _table(agg:_Customers, cust_col:str) -> pd.DataFrame:
     last_d, first_d = np.floor_divide(last, 86400).astype("datetime64[D]"), np.floor_divide(first_t, 86400).astype("datetime64[D]")
     monetary, lines, returns = total("amount").round(2), total("lines"), total("returns")
     if agg.purchases is not None:  # distinct invoices with a purchase; those with a promotion line
-        pairs, pfirst, ptot = agg.purchases.fold()
-        c = row(pfirst["customer"]) if len(pairs) else np.zeros(0, "int64")
-        if n != len(keys) and len(pairs):  # IDs merged: an invoice shared by two of their values counts once
-            keep_pair = np.flatnonzero(~pd.Series(combine(c.astype("uint64"), pfirst["invoice"])).duplicated().to_numpy())
-            c, deal = c[keep_pair], ptot["deal"][keep_pair]
-        else: deal = ptot.get("deal", np.zeros(0, "int8"))
+        rows, invoices, deal = agg.purchase_pairs()
+        c = row(rows)
+        if n != len(keys) and len(c):  # IDs merged: an invoice shared by two of their values counts once
+            keep_pair = np.flatnonzero(~pd.Series(combine(c.astype("uint64"), invoices)).duplicated().to_numpy())
+            c, deal = c[keep_pair], deal[keep_pair]
         frequency, deals = np.bincount(c, minlength=n), np.bincount(c, deal.astype("float64"), minlength=n).astype("int64")
     else: frequency, deals = total("buys"), total("deals")
     out = {cust_col: ids, "Recency": (day - last_d).astype("int64"), "Frequency": frequency, "Monetary": monetary,
