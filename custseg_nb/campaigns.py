@@ -21,7 +21,7 @@ from .schema import DataError, ParameterError
 from .response import check_money, expected_responders
 from .files import table_format, write_table
 from .features import SHARE_WORDS
-from .scoring import DESCRIBED_AS, OUT_OF_FOLD, Segmenter, check_top, select_targets
+from .scoring import DESCRIBED_AS, OUT_OF_FOLD, Segmenter, check_top, plain_number, select_targets
 
 logger = logging.getLogger(__name__)
 
@@ -242,8 +242,8 @@ class Migration:
 def _label(feature:str) -> str: return DESCRIBED_AS.get(feature, feature)
 
 def _value(feature:str, value:float) -> str:
-    fmt = CHANGE_FORMATS.get(feature, "{:.0%}" if feature in SHARE_WORDS else "{:,.3g}")
-    return fmt.format(value)
+    fmt = CHANGE_FORMATS.get(feature, "{:.0%}" if feature in SHARE_WORDS else None)
+    return fmt.format(value) if fmt else plain_number(value)  # (never an exponent: 1,060 days was "1.06e+03")
 
 def describe_changes(before:Mapping[str, np.ndarray], # engineered columns of the customers before
                      after:Mapping[str, np.ndarray], # and after, row for row
