@@ -290,7 +290,7 @@ def order_batches(source, # order lines: a DataFrame, or a CSV/TSV/Parquet file
             amounts = {m.orders[r] for r in ("quantity", "price", "amount") if r in m.orders}
             types = {c: pa.float64() if c in amounts and not as_text else pa.string() for c in names}
             free = queue.SimpleQueue()  # buffers parsed, to read the next pieces into
-            items, parsed = _pieces(path, block_bytes or BLOCK_BYTES, free), _parser(path, sep, names, types, as_text)
+            items, parsed = _guarded(_pieces(path, block_bytes or BLOCK_BYTES, free), path, as_text), _parser(path, sep, names, types, as_text)
     if check: check(names)
     def work(item):
         b = parsed(item) if parsed else item
