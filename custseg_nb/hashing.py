@@ -294,10 +294,9 @@ class KeyedTotals:
     def add(self, key:np.ndarray, first:dict, totals:dict,
             codes:np.ndarray|None=None, # per row, its key's place in `key` (then `key` holds each distinct key once, and `first` is per key)
            ):
-        "`key`: uint64 per row (or per distinct key, with `codes`); `first`: per column, values per row (key) or a function of the rows (keys) wanted; `totals`: per `combine` column, values per row. Returns each key's number (its row in `fold`)."
-        if not len(key): return np.zeros(0, "int64")
+        "`key`: uint64 per row (or per distinct key, with `codes`); `first`: per column, values per row (key) or a function of the rows (keys) wanted; `totals`: per `combine` column, values per row."
+        if not len(key): return
         slots, new = self.table.slots(key)
-        numbers = slots
         if codes is not None: slots = slots[codes]
         n = len(self.table)
         for c, v in first.items(): self.first.setdefault(c, []).append(v(new) if callable(v) else v[new])
@@ -312,7 +311,6 @@ class KeyedTotals:
                 if t is not None: grown[:len(t)] = t
                 t = self.totals[c] = grown
             _fold_into(t, slots, np.ascontiguousarray(v), _HOW[how])
-        return numbers
     def fold(self) -> tuple[np.ndarray, dict, dict]:
         "(the distinct keys in the order first met, each one's first row's columns, the combined totals)."
         import pyarrow as pa

@@ -398,45 +398,34 @@ def _whole_number_ids(offsets, data):
     return True, out
 
 @compiled
-def _spaces_only(offsets, data):
-    "(per text, whether it is empty or ASCII spaces only; whether one starts, after ASCII spaces, with a byte that is not printable ASCII: then ask pyarrow, whose white space is Unicode's)."
-    out, unsure = np.zeros(len(offsets) - 1, np.bool_), False
+def _first_bytes(offsets, data):
+    "Per text, its first byte after ASCII spaces (−1: none, the text is empty or spaces only)."
+    out = np.full(len(offsets) - 1, -1, np.int16)
     for i in range(len(offsets) - 1):
         j, end = offsets[i], offsets[i + 1]
         while j < end and (data[j] == 32 or 9 <= data[j] <= 13): j += 1
-        if j == end: out[i] = True
-        elif data[j] < 33 or data[j] > 126: unsure = True
-    return out, unsure
+        if j < end: out[i] = data[j]
+    return out
+
+def _first_letters(texts) -> np.ndarray|None:
+    "Per text of a pyarrow string array, its first byte after white space (−1: none; a null's is −1 too); None when one is not printable ASCII (then Unicode's white space may come first: ask pyarrow)."
+    first = _first_bytes(*text_buffers(texts))
+    if texts.null_count: first[texts.is_null().to_numpy(zero_copy_only=False)] = -1
+    return None if ((first >= 0) & ((first < 33) | (first > 126))).any() else first
 
 def _blank_texts(texts) -> np.ndarray:
     "Per text of a pyarrow string array, whether it is missing, empty or white space only."
     import pyarrow.compute as pc
-    out, unsure = _spaces_only(*text_buffers(texts))
-    if unsure: return pc.equal(pc.utf8_trim_whitespace(texts), "").fill_null(True).to_numpy(zero_copy_only=False)
-    if texts.null_count: out |= texts.is_null().to_numpy(zero_copy_only=False)
-    return out
-
-@compiled
-def _starts_with_c(offsets, data, missing_at):
-    "(per text, whether it starts with C or c after ASCII spaces; whether one starts with a byte that is not printable ASCII: then ask pyarrow, whose white space is Unicode's)."
-    out, unsure = np.zeros(len(offsets) - 1, np.bool_), False
-    for i in range(len(offsets) - 1):
-        if missing_at[i]: continue
-        j, end = offsets[i], offsets[i + 1]
-        while j < end and (data[j] == 32 or 9 <= data[j] <= 13): j += 1
-        if j < end:
-            c = data[j]
-            if c == 67 or c == 99: out[i] = True
-            elif c < 33 or c > 126: unsure = True
-    return out, unsure
+    first = _first_letters(texts)
+    if first is None: return pc.equal(pc.utf8_trim_whitespace(texts), "").fill_null(True).to_numpy(zero_copy_only=False)
+    return first < 0
 
 def _cancelled_invoices(col) -> np.ndarray:
     "Per line, whether its invoice is a cancellation's: text starting with C or c after white space (UCI's 'C536379')."
     import pyarrow as pa, pyarrow.compute as pc
     if not _is_text(col.type): return np.zeros(len(col), bool)  # a number or a date is never one
-    missing_at = col.is_null().to_numpy(zero_copy_only=False) if col.null_count else np.zeros(len(col), bool)
-    out, unsure = _starts_with_c(*text_buffers(col), missing_at)
-    if not unsure: return out
+    first = _first_letters(col)
+    if first is not None: return (first == 67) | (first == 99)
     d = pc.utf8_ltrim_whitespace(col)
     return pc.or_(pc.starts_with(d, "C"), pc.starts_with(d, "c")).fill_null(False).to_numpy(zero_copy_only=False)
 
@@ -503,8 +492,8 @@ class _Customers:
         self.kept = {c: np.zeros(0, bool) for c in self.books}  # per value: is it on a line kept?
         self.customers, self.first_ids = KeyTable(), []  # customers by hash, numbered as first met; the text of each one's ID as first met
         self.dates, self.spent, self.tally = self._customer_rows(0)  # per customer: last/first purchase, last/first line; spending; lines, returns, purchase lines, deals
-        self.purchases = KeyedTotals({"deal": "max"}) if "invoice" in o else None  # per (customer, invoice) with a purchase: any line with a promotion
-        self.pairs_seen = SeenLines(expect // 4) if "invoice" in o and "promotion" not in o else None  # without promotions, which pairs were met is all there is to know
+        self.purchases = KeyedTotals({"deal": "max"}) if "invoice" in o and "promotion" in o else None  # per (customer, invoice) with a purchase: any line with a promotion
+        self.pairs_seen = SeenLines(expect // 4) if "invoice" in o and "promotion" not in o else None  # without promotions, which pairs were met is all there is to know (sized for about 4 lines a pair)
         self.pairs = ([], [])  # (their customer rows, invoice hashes) as first met
         self.by = {role: KeyedTotals({"w": "sum"}) for role in ("category", "channel") if role in o} | \
                   {("categorical", col): KeyedTotals({"w": "sum"}) for col in o.get("categorical", [])}
@@ -673,7 +662,7 @@ class _Customers:
         _fold_customers(self.dates, self.spent, self.tally, rows, present, t, spent, n_)
         row = np.full(len(cd), -1)  # per customer code, its row in the customers' totals
         row[present] = rows
-        if self.purchases is not None:  # (customer, invoice) pairs with a purchase; a missing invoice is one invoice
+        if "invoice" in o:  # (customer, invoice) pairs with a purchase; a missing invoice is one invoice
             ih = (done[o["invoice"]].per_line(done[o["invoice"]].hashes, MISSING) if o["invoice"] in coded else done[o["invoice"]])[keep]
             b = np.flatnonzero(buy)
             key = combine(ch[b], ih[b])
@@ -692,7 +681,7 @@ class _Customers:
                     first, lines = self.first_value[col] = grown
                 ok = ok[_first_values(first, lines, row[c[ok]], v[ok])]
             pair = combine(ch[ok], v[ok].astype("uint64"))
-            if role == "channel" and self.purchases is not None:  # distinct (customer, channel, invoice): purchases per channel
+            if role == "channel" and "invoice" in o:  # distinct (customer, channel, invoice): purchases per channel
                 self.by[role].add(combine(pair, ih[ok]), {"customer": row[c[ok]], "value": v[ok], "invoice": ih[ok]}, {"w": np.ones(len(ok))})
             else:  # spending per category; lines per channel (no invoices) or categorical value
                 self.by[role].add(pair, {"customer": row[c[ok]], "value": v[ok]}, {"w": amount[ok] if role == "category" else np.ones(len(ok))})
@@ -729,7 +718,7 @@ def _table(agg:_Customers, cust_col:str) -> pd.DataFrame:
     day = agg.day if agg.day is not None else np.datetime64(agg.latest // 86400, "D") + 1
     last_d, first_d = np.floor_divide(last, 86400).astype("datetime64[D]"), np.floor_divide(first_t, 86400).astype("datetime64[D]")
     monetary, lines, returns = total("amount").round(2), total("lines"), total("returns")
-    if agg.purchases is not None:  # distinct invoices with a purchase; those with a promotion line
+    if "invoice" in o:  # distinct invoices with a purchase; those with a promotion line
         rows, invoices, deal = agg.purchase_pairs()
         c = row(rows)
         if n != len(keys) and len(c):  # IDs merged: an invoice shared by two of their values counts once
