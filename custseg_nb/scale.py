@@ -151,7 +151,10 @@ def score_dask(input:str|Path, # folder, glob pattern or file of customers (CSV/
     _check_output(output, files)
     customers = customer_partitions(input, seg.map_for(input))  # files in the user's own layout are read with the model's map
     client = client or _default_client()
-    model = client.scatter(seg, broadcast=True) if client is not None else seg  # each worker unpickles the model once
+    # each worker unpickles the model once; under a key of its own: with the same key as an earlier call's (the default hash of
+    # the model), that call's cancel, sent on the scheduler's batched stream, can arrive after this scatter and cancel it
+    # ("lost dependencies", dask/distributed#4612)
+    model = client.scatter(seg, broadcast=True, hash=False) if client is not None else seg
     text_ids = customers._meta.ID.dtype.kind not in "iu"
     scored = customers.map_partitions(score_partition, model, meta=scored_meta(text_ids))
     output.parent.mkdir(parents=True, exist_ok=True)
