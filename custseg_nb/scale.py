@@ -187,13 +187,14 @@ def score_dask(input:str|Path, # folder, glob pattern or file of customers (CSV/
 # %% ../nbs/13_scale.ipynb #e6c6242b
 def local_cluster(workers:int=2, # worker processes
                   threads:int=1, # threads per worker
-                  scratch:str|Path|None=None, # folder for the workers' files; None = Dask's `dask-scratch-space` in the temp folder
+                  scratch:str|Path|None=None, # folder for the scheduler's and workers' files; None = Dask's `dask-scratch-space` in the temp folder
                  ) -> "distributed.LocalCluster":
     "A `LocalCluster` on this machine without a dashboard; its HTTP server on a free port of 127.0.0.1, never the fixed 8787."
     from distributed import LocalCluster
+    where = {} if scratch is None else {"local_directory": str(scratch)}  # the scheduler's too: it makes a scratch folder of its own
     return LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, silence_logs=logging.CRITICAL,
-                        dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},  # None would still bind 8787
-                        **({} if scratch is None else {"local_directory": str(scratch)}))
+                        dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False, **where},  # None would still bind 8787
+                        **where)
 
 # %% ../nbs/13_scale.ipynb #4452f2c1
 def _with_priority(customers:pd.DataFrame, seed:int, partition_info=None) -> pd.DataFrame:
