@@ -259,14 +259,14 @@ def _map(args) -> int:
     from pathlib import Path
     import pandas as pd
     from custseg_nb.columns import looks_like_orders, missing_roles, parse_map, parse_orders_map, propose_map, propose_orders_map, unsupported
-    from custseg_nb.files import is_parquet, read_text_table, write_atomically
+    from custseg_nb.files import own_table, write_atomically
     from custseg_nb.schema import OutputError
     path = Path(args.file)
     if not path.is_file(): raise SchemaError(f"file '{path}' does not exist" + (" (it is a folder)" if path.is_dir() else ""))
     out = path.with_name(path.name.split(".")[0] + ".columns.toml") if args.output is None else args.output
     if out != "-" and Path(out).exists() and not args.force:
         raise OutputError(f"'{out}' exists: it may hold your edits; edit it, choose another -o MAP, or add --force to replace it")
-    rows = (pd.read_parquet(path) if is_parquet(path) else read_text_table(path, typed=False)).head(200)
+    rows = own_table(path).head(200)
     orders = looks_like_orders(rows)
     text = (propose_orders_map if orders else propose_map)(rows, path.name)
     if out == "-": print(text, end=""); return 0

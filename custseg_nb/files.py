@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['MAX_HEADER', 'MAX_BLOCK', 'FORMULA_START', 'SEPARATORS', 'is_parquet', 'sniff_separator', 'read_text_table',
-           'in_file', 'load_customers', 'atomic_output', 'write_atomically', 'sha256_file', 'neutralise_formulas',
-           'table_format', 'arrow_table', 'table_writer', 'write_table', 'write_csv', 'write_customers', 'kaggle_dates',
-           'customer_chunks']
+           'in_file', 'own_table', 'load_customers', 'atomic_output', 'write_atomically', 'sha256_file',
+           'neutralise_formulas', 'table_format', 'arrow_table', 'table_writer', 'write_table', 'write_csv',
+           'write_customers', 'kaggle_dates', 'customer_chunks']
 
 # %% ../nbs/02_files.ipynb #9e3d9c79
 import csv
@@ -134,6 +134,10 @@ def in_file(path:str|Path, # the file the error was found in
 
 from .columns import KAGGLE_MAP, ColumnMap, apply_map, column_map, in_user_words  # (H6, issue 22: the `columns=` hook)
 
+def own_table(path:str|Path) -> pd.DataFrame:
+    "A customer file in its own layout, as it is: Parquet, or CSV/TSV with every cell as text (what a column map is applied to)."
+    return pd.read_parquet(path) if is_parquet(path) else read_text_table(path, typed=False)
+
 def _load_mapped(source:str|Path|pd.DataFrame, cmap:ColumnMap) -> pd.DataFrame:
     "Customers of a file with its own column names: laid out as the Kaggle file by `columns.apply_map`, validated; messages name its columns."
     if isinstance(source, pd.DataFrame):
@@ -142,8 +146,7 @@ def _load_mapped(source:str|Path|pd.DataFrame, cmap:ColumnMap) -> pd.DataFrame:
     path = Path(source)
     if not path.is_file(): raise SchemaError(f"file '{path}' does not exist" + (" (it is a folder)" if path.is_dir() else ""))
     try:
-        if is_parquet(path): return validate_customers(apply_map(pd.read_parquet(path), cmap)[0])
-        return validate_customers(apply_map(read_text_table(path, typed=False), cmap)[0], first_line=2)
+        return validate_customers(apply_map(own_table(path), cmap)[0], first_line=None if is_parquet(path) else 2)  # a text file's header is line 1
     except CustSegError as e: raise in_file(path, in_user_words(e, cmap))
 
 def load_customers(source:str|Path|pd.DataFrame|None=None, # file path (TSV/CSV/Parquet), DataFrame, or None for the embedded sample

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .model import Manifest
 from .schema import ANSWER, FILE_SUFFIXES, REQUIRED, CustSegError, DataError, ParameterError, SchemaError
-from .files import customer_chunks, in_file, is_parquet, load_customers, read_text_table
+from .files import customer_chunks, in_file, load_customers, own_table
 from .columns import KAGGLE_MAP, ColumnMap, column_map, in_user_words
 from .scoring import SCORE_COLUMNS, ScoringSummary, Segmenter
 
@@ -226,8 +226,7 @@ def _positions(customers:pd.DataFrame, partition_info=None) -> pd.DataFrame:
 
 def _own_rows(path:Path, rows:np.ndarray, column_map:ColumnMap) -> pd.DataFrame:
     "Rows of a file in the user's own layout as the file has them (read as `load_customers` reads such a file), the map's columns."
-    table = pd.read_parquet(path) if is_parquet(path) else read_text_table(path, typed=False)
-    return table[column_map.named()].iloc[rows]
+    return own_table(path)[column_map.named()].iloc[rows]
 
 def _own_sample(files:list[Path], positions:pd.DataFrame, column_map:ColumnMap, client) -> pd.DataFrame:
     "The sampled customers as their files have them, in the sample's order; each file read again by a task (where the files are)."
