@@ -86,7 +86,7 @@ def test_map_of_order_lines_proposes_an_orders_map_that_customers_uses(tmp_path)
                                                                       "price": "UnitPrice", "invoice": "order_id", "categorical": ["Country"]}
     r = run("customers", tmp_path/"orders.csv", "--orders", tmp_path/"orders.columns.toml", "-o", tmp_path/"c.csv")
     assert r.returncode == 0, r.stderr
-    assert pd.read_csv(tmp_path/"c.csv")[["client_id", "Monetary"]].values.tolist() == [[12346, -1.85], [13047, 14.75], [17850, 41.64]]
+    assert pd.read_csv(tmp_path/"c.csv")[["client_id", "Monetary"]].values.tolist() == [[12346, 0.0], [13047, 14.75], [17850, 41.64]]
 
 
 def test_customers_aggregates_the_hand_computed_case(tmp_path):
@@ -94,10 +94,11 @@ def test_customers_aggregates_the_hand_computed_case(tmp_path):
     r = run("customers", tmp_path/"orders.csv", "-o", tmp_path/"customers.parquet")
     assert r.returncode == 0, r.stderr
     assert r.stderr == ("3 customers from 10 order lines (recency to 2010-12-10); 2 cancellation lines count as returns; "
+                        "1 customer returned more than bought here (earlier purchases): spending counted as 0; "
                         "left out: 1 without a customer, 1 exact duplicates\n")
     got = pd.read_parquet(tmp_path/"customers.parquet")
     assert got[["CustomerID", "Recency", "Frequency", "Monetary", "Tenure", "Returns", "Country"]].values.tolist() == [
-        [12346, 2, 0, -1.85, 2, 1, "United Kingdom"], [13047, 1, 3, 14.75, 5, 0, "Germany"], [17850, 7, 2, 41.64, 9, 1, "United Kingdom"]]
+        [12346, 2, 0, 0.0, 2, 1, "United Kingdom"], [13047, 1, 3, 14.75, 5, 0, "Germany"], [17850, 7, 2, 41.64, 9, 1, "United Kingdom"]]
     m = read_map(tmp_path/"customers.columns.toml")
     assert (m.columns["id"], m.columns["recency"], m.spending, m.channels) == ("CustomerID", "Recency", {"Monetary": "all products"},
                                                                               {"Frequency": "all channels"})
@@ -135,8 +136,10 @@ def test_customers_of_synthetic_uci_lines_with_iso_dates(tmp_path):
     r = run("customers", tmp_path/"o.csv", "-o", tmp_path/"c.tsv")
     got = pd.read_csv(tmp_path/"c.tsv", sep="\t")
     assert (r.returncode, len(got), got.CustomerID.is_unique) == (0, lines.CustomerID.nunique(), True)
-    net = (lines.Quantity * lines.UnitPrice)[lines.CustomerID.notna() & ~lines.duplicated()].sum()  # exact duplicates are left out
-    assert abs(got.Monetary.sum() - net) < 0.5
+    kept = lines[lines.CustomerID.notna() & ~lines.duplicated()]  # exact duplicates are left out
+    net = (kept.Quantity * kept.UnitPrice).groupby(kept.CustomerID).sum()
+    assert (net < 0).sum() > 0  # returns of earlier purchases, as in UCI's file: counted as no spending
+    assert abs(got.Monetary.sum() - net.clip(lower=0).sum()) < 0.5 and got.Monetary.min() == 0
 
 
 @pytest.mark.parametrize("case, args, says", [
