@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .schema import (ANSWER, CAMPAIGNS, CATEGORICAL, CHANNEL_WORDS, CHANNELS, DATE_FORMAT, PRODUCT_WORDS, SPENDING,
-                               DataError, SchemaError, printable)
+                               DataError, SchemaError, expected_number, printable)
 
 # %% ../nbs/00b_columns.ipynb #2271860d
 EARLIER_CAMPAIGNS = tuple(c for c in CAMPAIGNS if c != ANSWER)  # AcceptedCmp1 … AcceptedCmp5
@@ -357,7 +357,7 @@ def _numbers(frame:pd.DataFrame, col:str) -> np.ndarray:
     bad = np.isnan(nums) & frame[col].notna().to_numpy() & (frame[col].astype(str).str.strip() != "").to_numpy()
     if bad.any():
         i = int(bad.argmax())
-        raise DataError(f"column '{printable(col)}' has '{printable(frame[col].iloc[i])}' in row {i + 1}; expected a number")
+        raise DataError(f"column '{printable(col)}' has '{printable(frame[col].iloc[i])}' in row {i + 1}; {expected_number(frame[col].iloc[i])}")
     return nums
 
 def _dates(frame:pd.DataFrame, col:str, fmt:str, source:str) -> np.ndarray:

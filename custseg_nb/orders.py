@@ -23,7 +23,7 @@ import pandas as pd
 from .columns import UCI_ORDERS, ColumnMap, OrdersMap
 from .files import is_parquet, sniff_separator, write_table
 from .hashing import MISSING, KeyedTotals, KeyTable, SeenLines, combine, combine_into, compiled, text_buffers, text_codes, value_hash
-from .schema import RESOURCES, DataError, ParameterError, SchemaError, printable
+from .schema import RESOURCES, DataError, ParameterError, SchemaError, expected_number, printable
 from .validation import id_values
 
 logger = logging.getLogger(__name__)
@@ -588,7 +588,8 @@ class _Customers:
         name, (nums, coded, wrong) = self.o[role], numbers
         if wrong is not None and (wrong := wrong[keep]).any():
             i = int(wrong.argmax())
-            raise DataError(f"column '{printable(name)}' has '{printable(coded.value(coded.codes[keep][i]))}' in {at(i)}; expected a number")
+            text = coded.value(coded.codes[keep][i])
+            raise DataError(f"column '{printable(name)}' has '{printable(text)}' in {at(i)}; {expected_number(text)}")
         nums = nums[keep]
         bad = ~np.isfinite(nums)
         if bad.any(): raise DataError(f"column '{printable(name)}' is empty or not a finite number in {at(int(bad.argmax()))}; expected a number")

@@ -7,7 +7,7 @@ __all__ = ['RESOURCES', 'PROFILE_PATH', 'SAMPLE_PATH', 'SPENDING', 'CHANNELS', '
            'CONSTANT_COLUMNS', 'AMOUNTS', 'WHOLE', 'COLUMNS', 'ANSWER', 'REQUIRED', 'DATE_FORMAT', 'PARQUET_SUFFIXES',
            'FILE_SUFFIXES', 'AMOUNT_RANGE', 'COUNT_RANGE', 'CHILD_RANGE', 'FLAG_RANGE', 'YEAR_RANGE', 'RANGES',
            'DATE_RANGE', 'PRODUCT_WORDS', 'CHANNEL_WORDS', 'CustSegError', 'SchemaError', 'DataError', 'ParameterError',
-           'ArtifactError', 'OutputError', 'printable']
+           'ArtifactError', 'OutputError', 'printable', 'expected_number']
 
 # %% ../nbs/00_schema.ipynb #41e809a8
 import importlib.util
@@ -37,6 +37,16 @@ def printable(v) -> str:
     "`v` as text with control characters (escapes, CR, LF, NUL, tabs) written as Python escapes, so a message stays one printable line."
     text = str(v)
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+# %% ../nbs/00_schema.ipynb #91ba9ccd
+import re
+_SEPARATED = re.compile(r"\s*[-+]?\d[\d.,' ]*\d\s*")  # digits, and between them separators (which ones: below)
+
+def expected_number(text) -> str:
+    "The end of a message about a value that is not a number; when it has a decimal comma or thousands separators, how to write it."
+    if isinstance(text, str) and _SEPARATED.fullmatch(text) and ("," in text or text.count(".") > 1 or "'" in text or " " in text.strip()):
+        return "expected a number like 1234.5 (a decimal point, no thousands separator)"
+    return "expected a number"
 
 # %% ../nbs/00_schema.ipynb #4ce49f50
 RESOURCES = Path(importlib.util.find_spec("custseg_nb").origin).parent/"resources"  # works in the notebook too

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .schema import (AMOUNTS, CATEGORICAL, COLUMNS, CONSTANT_COLUMNS, DATE_FORMAT, DATE_RANGE, RANGES, REQUIRED,
-                               WHOLE, DataError, SchemaError, printable)
+                               WHOLE, DataError, SchemaError, expected_number, printable)
 
 # %% ../nbs/01_validation.ipynb #d5269fdb
 _SMALL = 64  # below this many values, plain-Python parsing beats pandas' per-call overhead
@@ -185,7 +185,7 @@ def check_number_column(col:str, values:np.ndarray, where:Where) -> np.ndarray:
     if bad.any():
         i = int(bad.argmax())
         if _is_number(values[i]): raise DataError(f"column '{col}' has {_show(values[i])} in {where(i)}; expected a finite number")
-        raise DataError(f"column '{col}' has text '{_show(values[i])}' in {where(i)}; expected a number")
+        raise DataError(f"column '{col}' has text '{_show(values[i])}' in {where(i)}; {expected_number(values[i])}")
     missing = np.isnan(nums)
     if col != "Income" and missing.any():
         raise DataError(f"column '{col}' is empty in {where(int(missing.argmax()))}; expected a number")
