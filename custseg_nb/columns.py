@@ -15,7 +15,7 @@ import json
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +85,7 @@ def _columns(source:str, where:str, value, many:bool) -> list[str]:
 
 def _date_format(source:str, where:str, fmt) -> str:
     "`fmt` if it writes and reads back a day, month and year; else `SchemaError`."
-    day = datetime(2013, 8, 21)
+    day = datetime(2013, 8, 21, tzinfo=timezone.utc)  # (with a zone, so that a format with an offset, %z, writes one)
     if isinstance(fmt, str):
         try:
             if datetime.strptime(day.strftime(fmt), fmt).date() == day.date(): return fmt
@@ -255,7 +255,7 @@ _SPEND = (re.compile(r"(?:mnt|spend|spent|spending|sales|amount|amt)_?(.+)", re.
 _CHANNEL = (re.compile(r"num_?(.+?)_?purchases", re.I), re.compile(r"(.+?)_?(?:orders|purchases|buys)", re.I))
 _KAGGLE_WORDS = {c: w for m in (PRODUCT_WORDS, CHANNEL_WORDS) for c, w in m.items()}
 DATE_FORMATS = ("%d-%m-%Y", "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M",
-                "%d/%m/%Y %H:%M")
+                "%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S%z")
 
 def _norm(name:str) -> str: return re.sub(r"[\s_\-.]", "", str(name).lower())
 

@@ -318,7 +318,8 @@ def read_orders(path:str|Path, # order lines: CSV/TSV/Parquet
     return pa.Table.from_batches(batches).to_pandas()
 
 # %% ../nbs/03b_orders.ipynb #1627e082
-DATE_TRIES = ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y")
+DATE_TRIES = ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y",
+              "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S%z")  # (ISO 8601 with a T, as many exports write it; an offset is read as UTC)
 _FALSE = ("", "0", "0.0", "false", "no", "n", "none", "nan")  # promotion flags that mean "no promotion"
 
 
