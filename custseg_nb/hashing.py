@@ -85,12 +85,12 @@ def _hash_texts(offsets, data, missing_at, k0, k1, missing):
     return out
 
 def text_buffers(texts) -> tuple[np.ndarray, np.ndarray]:
-    "A pyarrow string array's bytes, for compiled loops: (offsets, int64: text i is data[offsets[i]:offsets[i + 1]]; data, uint8), no copy of the text."
+    "A pyarrow string (or binary) array's bytes, for compiled loops: (offsets, int64: text i is data[offsets[i]:offsets[i + 1]]; data, uint8), no copy of the text."
     import pyarrow as pa
     if isinstance(texts, pa.ChunkedArray): texts = texts.combine_chunks()
     if pa.types.is_string_view(texts.type): texts = texts.cast(pa.string())
     bufs = texts.buffers()
-    wide = pa.types.is_large_string(texts.type)
+    wide = pa.types.is_large_string(texts.type) or pa.types.is_large_binary(texts.type)
     offsets = np.frombuffer(bufs[1], "int64" if wide else "int32")[texts.offset: texts.offset + len(texts) + 1].astype("int64")
     return offsets, np.frombuffer(bufs[2], "uint8") if bufs[2] is not None and len(bufs[2]) else np.zeros(1, "uint8")
 
@@ -159,7 +159,8 @@ def value_hash(col) -> np.ndarray:
     if pa.types.is_floating(t) or pa.types.is_decimal(t): v = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).view("uint64")
     elif pa.types.is_timestamp(t): v = col.cast(pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False).view("uint64")
     elif pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_temporal(t): v = pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False).view("uint64")
-    else: return text_hash(col if pa.types.is_string(t) or pa.types.is_large_string(t) else pc.cast(col, pa.string()))
+    elif any(f(t) for f in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)): return text_hash(col)  # bytes: the text's hash
+    else: return text_hash(pc.cast(col, pa.string()))
     return np.where(col.is_null().to_numpy(zero_copy_only=False), MISSING, v) if col.null_count else v
 
 # %% ../nbs/03a_hashing.ipynb #9ad6685e

@@ -181,6 +181,7 @@ BATCH_LINES = 1 << 16  # order lines per batch of a DataFrame or Parquet file
 BLOCK_BYTES = 1 << 22  # bytes per block of a text file (4 MB, about 45,000 UCI lines)
 
 class _AsText(Exception): "An amount column of a text file does not read as numbers: read the file again with every column as text."
+class _NotUtf8(Exception): "A column the map uses is not UTF-8 text: read the file again as Latin-1 (every byte is a character)."
 
 def _header(path:Path) -> tuple[str, list[str]]:
     "A text file's separator and column names, from its first line."
@@ -192,6 +193,7 @@ def _header(path:Path) -> tuple[str, list[str]]:
 def _read_error(path:Path, e:Exception, as_text:bool) -> Exception:
     "What a pyarrow error while reading means: an amount that is not a number (read again as text), else the file's one-line error."
     if not as_text and "conversion error to double" in str(e): return _AsText()
+    if "invalid UTF8" in str(e): return _NotUtf8()
     return SchemaError(f"file '{printable(path)}' cannot be read as a table: {printable((str(e).splitlines() or [''])[0])}")
 
 def _guarded(batches, path:Path, as_text:bool):
@@ -238,12 +240,12 @@ def _pieces(path:Path, block_bytes:int,
             rest = bytes(data[cut:end])  # (a line longer than a block: read on)
         if rest.strip(): yield rest
 
-def _parser(path:Path, sep:str, names:list[str], types:dict, as_text:bool):
+def _parser(path:Path, sep:str, names:list[str], types:dict, as_text:bool, encoding:str="utf8"):
     "A function from a piece of a text file to its lines as one record batch (None: no line), pyarrow's errors as `_read_error`s; one thread each."
     import pyarrow as pa, pyarrow.csv as pacsv
     parse, convert = pacsv.ParseOptions(delimiter=sep), pacsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=[""])
     def parsed(piece):
-        read = pacsv.ReadOptions(column_names=names, use_threads=False, block_size=len(piece) + 1)  # one thread (pieces are parsed side by side), one chunk (none to join)
+        read = pacsv.ReadOptions(column_names=names, use_threads=False, block_size=len(piece) + 1, encoding=encoding)  # one thread (pieces are parsed side by side), one chunk (none to join)
         try: table = pacsv.read_csv(pa.py_buffer(piece), read_options=read, parse_options=parse, convert_options=convert)
         except (pa.ArrowInvalid, OSError) as e: raise _read_error(path, e, as_text) from e
         return table.combine_chunks().to_batches()[0] if table.num_rows else None
@@ -272,6 +274,7 @@ def order_batches(source, # order lines: a DataFrame, or a CSV/TSV/Parquet file
                   block_bytes:int|None=None, # bytes per block of a text file (default `BLOCK_BYTES`; a line must fit in one)
                   check=None, # called with the column names before the first batch
                   prepare=None, # called with each batch in a worker thread, batches side by side; its result is given instead of the batch
+                  encoding:str="utf8", # of a text file ("latin-1": any bytes read)
                  ):
     "(pyarrow record batch of some lines — or `prepare` of it —, index of its first line) for each batch in order; a file is read a block at a time."
     import queue
@@ -291,9 +294,10 @@ def order_batches(source, # order lines: a DataFrame, or a CSV/TSV/Parquet file
         else:
             sep, names = _header(path)
             amounts = {m.orders[r] for r in ("quantity", "price", "amount") if r in m.orders}
-            types = {c: pa.float64() if c in amounts and not as_text else pa.string() for c in names}
+            used = {c for v in m.orders.values() for c in ([v] if isinstance(v, str) else v)}
+            types = {c: (pa.float64() if c in amounts and not as_text else pa.string()) if c in used else pa.binary() for c in names}  # the others as bytes: never decoded (a description in Latin-1 reads)
             free = queue.SimpleQueue()  # buffers parsed, to read the next pieces into
-            items, parsed = _guarded(_pieces(path, block_bytes or BLOCK_BYTES, free), path, as_text), _parser(path, sep, names, types, as_text)
+            items, parsed = _guarded(_pieces(path, block_bytes or BLOCK_BYTES, free), path, as_text), _parser(path, sep, names, types, as_text, encoding)
     if check: check(names)
     def work(item):
         b = parsed(item) if parsed else item
@@ -311,11 +315,26 @@ def read_orders(path:str|Path, # order lines: CSV/TSV/Parquet
                ) -> pd.DataFrame:
     "Every order line as one DataFrame (in memory: for looking at them): amounts as numbers when they read as numbers, the rest as text."
     import pyarrow as pa
-    path = Path(path)
-    try: batches = [b for b, _ in order_batches(path, m)]
-    except _AsText: batches = [b for b, _ in order_batches(path, m, as_text=True)]
+    path, as_text, encoding = Path(path), False, "utf8"
+    while True:
+        try: batches = [b for b, _ in order_batches(path, m, as_text, encoding=encoding)]; break
+        except _AsText: as_text = True
+        except _NotUtf8: encoding = _latin1(path)
     if not sum(b.num_rows for b in batches): raise SchemaError(f"file '{printable(path)}' has a header but no order lines")
-    return pa.Table.from_batches(batches).to_pandas()
+    table = pa.Table.from_batches(batches)
+    def text(col):  # the columns the map does not use, read as bytes: as text to look at (bytes that are not UTF-8: as Latin-1)
+        try: return col.cast(pa.string())
+        except pa.ArrowInvalid: return pa.array([None if v is None else v.decode("utf-8") if _utf8(v) else v.decode("latin-1") for v in col.to_pylist()], pa.string())
+    return pa.table({n: text(c) if pa.types.is_binary(c.type) else c for n, c in zip(table.column_names, table.columns)}).to_pandas()
+
+def _utf8(b:bytes) -> bool:
+    try: b.decode("utf-8"); return True
+    except UnicodeDecodeError: return False
+
+def _latin1(path) -> str:
+    "The encoding to read a file again with when a column the map uses is not UTF-8; said once."
+    logger.warning("file '%s' is not UTF-8 text: read as Latin-1 (ISO-8859-1); if names read wrongly, save it as UTF-8", printable(path))
+    return "latin-1"
 
 # %% ../nbs/03b_orders.ipynb #1627e082
 DATE_TRIES = ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y",
@@ -795,16 +814,17 @@ def customers_from_orders(orders, # order lines: a DataFrame (e.g. `synth_orders
     is_file = not isinstance(orders, pd.DataFrame)
     if is_file and first_line is None and not is_parquet(orders): first_line = 2
     pos = (lambda i: f"line {i + first_line}") if first_line else (lambda i: f"row {i + 1}")
-    formats, as_text = [m.date_format] if m.date_format else list(DATE_TRIES), False
+    formats, as_text, encoding = [m.date_format] if m.date_format else list(DATE_TRIES), False, "utf8"
     expect = _expected_lines(orders)
     while True:
         agg = _Customers(m, as_of, pos, formats, expect)
         try:
             for prepared, start in order_batches(orders, m, as_text, batch_lines, block_bytes, check=lambda names: _check_columns(names, m),
-                                                 prepare=agg.prepare):
+                                                 prepare=agg.prepare, encoding=encoding):
                 agg.add(prepared, start)
             break
         except _AsText: as_text = True  # an amount that is not a number: read again as text, to name its line
+        except _NotUtf8: encoding = _latin1(orders)  # (a column the map does not use is never decoded)
         except _OtherDates as e: formats = e.formats  # the first blocks' date format fails later: again with those that read it
     if not agg.counts["lines"]:
         raise SchemaError(f"file '{printable(orders)}' has a header but no order lines" if is_file else "the orders have a header but no order lines")
