@@ -95,6 +95,7 @@ def _straddles(e:Exception) -> bool:
 def _unreadable(path:Path, e:Exception) -> SchemaError:
     "The one-line error for a file pyarrow cannot parse as a table (its message may quote a raw line: escaped)."
     if _straddles(e): return SchemaError(f"file '{path}' has a line longer than {MAX_BLOCK >> 20:,} MB: split it or remove the long cell")
+    if "invalid UTF8" in str(e): return SchemaError(f"file '{path}' is not UTF-8 text (a value's bytes are not UTF-8, e.g. Latin-1); export it as UTF-8 CSV/TSV")
     return SchemaError(f"file '{path}' cannot be read as a table: {printable((str(e).splitlines() or [''])[0])}")
 
 def _text_table(path:Path, typed:bool=True):
