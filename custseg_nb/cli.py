@@ -294,6 +294,7 @@ def _customers_options(p:argparse.ArgumentParser):
     p.add_argument("--orders", dest="orders_map", metavar="MAP", help="orders map (TOML with an [orders] table) naming the columns")
     p.add_argument("--as-of", type=_as_of, metavar="DATE", help="day recency is counted to (yyyy-mm-dd); default the day after the last line")
     p.add_argument("-o", "--output", required=True, metavar="CUSTOMERS", help="customer table to write (.csv/.tsv/.parquet); its column map goes beside it")
+    p.add_argument("--force", action="store_true", help="replace the column map beside CUSTOMERS when it differs (default: refuse, it may hold your edits)")
 
 @command("customers", "turn order lines into one row per customer (recency, frequency, value…) with its column map", _customers_options)
 def _customers(args) -> int:
@@ -301,6 +302,7 @@ def _customers(args) -> int:
     from custseg_nb.columns import UCI_ORDERS, map_toml, read_orders_map
     from custseg_nb.files import in_file, table_format, write_atomically, write_table
     from custseg_nb.orders import customers_from_orders, customers_map
+    from custseg_nb.schema import OutputError
     out = Path(args.output)
     table_format(out, [args.orders])  # a bad suffix, or the input itself: before any work
     m = UCI_ORDERS if args.orders_map is None else read_orders_map(args.orders_map)
@@ -308,6 +310,9 @@ def _customers(args) -> int:
     except CustSegError as e: raise in_file(args.orders, e)
     map_path = out.with_name(out.name.split(".")[0] + ".columns.toml")
     text = map_toml(customers_map(customers, m, str(map_path)), header=f"column map of {out.name}, made by `custseg customers` from {Path(args.orders).name}")
+    if map_path.is_file() and not args.force and map_path.read_bytes() != text.encode("utf-8"):  # (the same map again: nothing lost)
+        raise OutputError(f"'{map_path}' exists and is not the map this table gets (it may hold your edits): add --force to replace it, "
+                          f"or write the customers under another name with -o; nothing was written")
     write_table(customers, out, inputs=[args.orders])
     write_atomically({map_path: lambda tmp: Path(tmp).write_text(text, encoding="utf-8")})
     print(f"wrote {out} and its column map {map_path}")  # what was left out is logged once by customers_from_orders

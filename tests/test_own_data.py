@@ -107,6 +107,25 @@ def test_customers_aggregates_the_hand_computed_case(tmp_path):
     assert (r.returncode, early.loc[13047, ["Recency", "Frequency", "Monetary"]].tolist()) == (0, [2, 2, 12.75])
 
 
+def test_customers_keeps_an_edited_column_map_unless_forced(tmp_path):
+    "Run again on the same orders, `custseg customers` rewrites the same table and map; a map the user edited is not lost."
+    (tmp_path/"orders.csv").write_text(HAND)
+    out, cmap = tmp_path/"c.csv", tmp_path/"c.columns.toml"
+    assert run("customers", tmp_path/"orders.csv", "-o", out).returncode == 0
+    first = (out.read_bytes(), cmap.read_bytes())
+    assert run("customers", tmp_path/"orders.csv", "-o", out).returncode == 0  # the same map: nothing lost, nothing asked
+    assert (out.read_bytes(), cmap.read_bytes()) == first
+    edited = cmap.read_text().replace('Monetary = "all products"', 'Monetary = "gifts"')
+    cmap.write_text(edited)
+    out.write_text("an older table\n")
+    r = run("customers", tmp_path/"orders.csv", "-o", out)
+    assert one_error_line(r) == (f"custseg: error: '{cmap}' exists and is not the map this table gets (it may hold your edits): add --force to "
+                                 f"replace it, or write the customers under another name with -o; nothing was written")
+    assert (out.read_text(), cmap.read_text()) == ("an older table\n", edited)
+    assert run("customers", tmp_path/"orders.csv", "-o", out, "--force").returncode == 0
+    assert (out.read_bytes(), cmap.read_bytes()) == first
+
+
 def test_customers_of_another_layout_with_an_orders_map(tmp_path):
     pd.DataFrame({"order": ["A1", "A1", "A2", "A3", "R1"], "client": ["x", "x", "x", "y", "y"],
                   "day": ["05.01.2024", "05.01.2024", "01.02.2024", "20.01.2024", "25.01.2024"], "total": [30, 10, 20, 50, -10],
