@@ -257,18 +257,25 @@ _KAGGLE_WORDS = {c: w for m in (PRODUCT_WORDS, CHANNEL_WORDS) for c, w in m.item
 DATE_FORMATS = ("%d-%m-%Y", "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%Y/%m/%d", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M",
                 "%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S%z")
 
+_TIME = re.compile(r"%[HIMSpfzZ]")  # a date format's directives of the time of day
+
+def _day_part(text):
+    "Texts up to their first space or T after a digit: '2022-05-19 10:00:00 -0500' → '2022-05-19' (a timestamp export's day)."
+    return text.str.replace(r"(?<=\d)[ T]\d.*$", "", regex=True)
+
 def _norm(name:str) -> str: return re.sub(r"[\s_\-.]", "", str(name).lower())
 
 def _word(match:re.Match) -> str: return re.sub(r"[_\s]+", " ", match[1]).strip().lower()
 
 def _guess_format(values) -> str|None:
-    "The first of `DATE_FORMATS` that reads every non-blank value given."
+    "The first of `DATE_FORMATS` that reads every non-blank value given; else the first day format that reads each value's day (a time after it is ignored)."
     values = [str(v).strip() for v in values if isinstance(v, str) and v.strip()]
-    for fmt in DATE_FORMATS if values else ():
-        try:
-            for v in values: datetime.strptime(v, fmt)
-            return fmt
-        except ValueError: pass
+    for texts, formats in ((values, DATE_FORMATS), (_day_part(pd.Series(values, dtype="string")).tolist(), [f for f in DATE_FORMATS if not _TIME.search(f)])):
+        for fmt in formats if values else ():
+            try:
+                for v in texts: datetime.strptime(v, fmt)
+                return fmt
+            except ValueError: pass
     return None
 
 # %% ../nbs/00b_columns.ipynb #0b3bb68f
@@ -305,7 +312,7 @@ def propose_map(header:list[str]|pd.DataFrame, # a file's column names, or a few
     lines += [f"{r} = {_value(v)}" for r, v in roles.items()]
     dated = [roles[r] for r in ("enrolled", "last_purchase") if r in roles]
     if dated:
-        fmt = _guess_format(rows[dated[0]].tolist()) if rows is not None and dated[0] in rows else None
+        fmt = _guess_format([v for c in dated if c in rows for v in rows[c].tolist()]) if rows is not None else None  # one format for all of them
         if fmt is None and dated[0] == "Dt_Customer": fmt = DATE_FORMAT
         lines.append(f"date_format = {_value(fmt)}  # how {', '.join(dated)} is written" if fmt else
                      f'# date_format = "%Y-%m-%d"  # how {", ".join(dated)} is written: set it')
@@ -366,6 +373,8 @@ def _dates(frame:pd.DataFrame, col:str, fmt:str, source:str) -> np.ndarray:
     if values.dtype.kind == "M": return values.to_numpy("datetime64[ns]")
     text = values.astype("string").str.strip()
     dates = pd.to_datetime(text, format=fmt, errors="coerce")
+    if not _TIME.search(fmt) and (failed := dates.isna() & text.notna()).any():  # a day's format: a value with a time after the day reads as the day
+        dates[failed] = pd.to_datetime(_day_part(text[failed]), format=fmt, errors="coerce")
     bad = dates.isna().to_numpy() & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()
     if bad.any():
         i = int(bad.argmax())
