@@ -30,7 +30,7 @@ from .schema import CATEGORICAL, CHANNELS, DATE_FORMAT, FILE_SUFFIXES, FLAGS, SP
 from .files import write_table
 from .columns import KAGGLE_MAP
 from .response import check_money, expected_profit
-from .scoring import Segmenter, score_file, select_targets
+from .scoring import Segmenter, response_advice, score_file, select_targets
 from .campaigns import campaign_plan, profit_curve
 from .monitoring import drift_report
 from .render import (STYLE, about_html, trained_on, campaign_html, profit_curve_png, counts_png, customer_html, download_link, drift_html, map_png, message_html,
@@ -470,8 +470,9 @@ def show_targets(self:ScoringPage, targets:pd.DataFrame|None, # `Segmenter.targe
         why = (self.manifest.data.get("response_model") or {}).get("reason") or "training fitted none"
         self.campaign_download.value = self.campaign_message.value = ""
         self.campaign_curve.layout.display = "none"
+        advice = response_advice(self.manifest)
         self.campaign_summary.value = message_html(f"No ranking by response: this model has no response model ({why}). "
-                                                   f"Retrain with `custseg train` on customers with more responders.", "note")
+                                                   f"{advice[0].upper() + advice[1:]}.", "note")
     else:
         cost, revenue = targets.attrs.get("cost_per_contact"), targets.attrs.get("revenue_per_response")
         if cost is not None: self.campaign_cost.value, self.campaign_revenue.value = f"{cost:g}", f"{revenue:g}"

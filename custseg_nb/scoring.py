@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['logger', 'ACCEPTED', 'TARGET_COLUMNS', 'OUT_OF_FOLD', 'MODEL', 'DESCRIBED_AS', 'KAGGLE_PERIOD',
            'KAGGLE_VISITS_PERIOD', 'MATERIAL_SD', 'SCORE_COLUMNS', 'ModelVersionWarning', 'check_versions',
-           'confidence', 'nearest_segments', 'Segmenter', 'customer_input', 'check_top', 'select_targets',
-           'CustomerScore', 'plain_number', 'describe_feature', 'ScoringSummary', 'score_file']
+           'confidence', 'nearest_segments', 'Segmenter', 'customer_input', 'response_advice', 'check_top',
+           'select_targets', 'CustomerScore', 'plain_number', 'describe_feature', 'ScoringSummary', 'score_file']
 
 # %% ../nbs/11_scoring.ipynb #68f51001
 import logging
@@ -293,13 +293,18 @@ TARGET_COLUMNS = ("ID", "segment", "segment_name", "response_probability", "prob
                   "expected_profit", "cumulative_profit")  # `targets` output (the profits empty without a cost and a revenue)
 OUT_OF_FOLD, MODEL = "out-of-fold", "model"  # `probability_source`: a training customer's honest probability, or the model's
 
+def response_advice(manifest) -> str:
+    "What to do about a model without a response model: map the campaign's answers if its column map has none, else train on more responders."
+    if "response" in (manifest.data.get("missing_roles") or []):
+        return "add the last campaign's answers to the column map (response = \"COLUMN\") and retrain with `custseg train --columns`"
+    return "retrain with `custseg train` on customers with more responders"
+
 @patch
 def require_response(self:Segmenter) -> ResponseModel:
-    "The response model; `ArtifactError` saying why if training could not fit one."
+    "The response model; `ArtifactError` saying why if training could not fit one, and what to do."
     if self.response is None:
         why = self.manifest["response_model"].get("reason") or "training fitted none"
-        raise ArtifactError(f"the model in '{self.manifest.folder}' has no response model ({why}): "
-                            f"retrain with `custseg train` on customers with more responders")
+        raise ArtifactError(f"the model in '{self.manifest.folder}' has no response model ({why}): {response_advice(self.manifest)}")
     return self.response
 
 @patch

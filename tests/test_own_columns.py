@@ -150,4 +150,6 @@ def test_orders_to_customers_to_a_model_with_rfm_names(tmp_path):
     assert [c for s in manifest["segments"] for c in s["name_claims"] if c["phrase"] != "the whole name" and c["members"] < 0.6] == []
     r = run("score", tmp_path/"customers.csv", "-o", tmp_path/"scored.csv", "--artifacts", tmp_path/"model")
     assert r.returncode == 0 and len(pd.read_csv(tmp_path/"scored.csv")) == len(pd.read_csv(tmp_path/"customers.csv")), r.stderr
-    assert "response model" in one_error_line(run("targets", tmp_path/"customers.csv", "--artifacts", tmp_path/"model"))
+    line = one_error_line(run("targets", tmp_path/"customers.csv", "--artifacts", tmp_path/"model"))
+    assert "has no response model (the column map has no response role" in line and line.endswith(  # what to do: map the answers
+        "add the last campaign's answers to the column map (response = \"COLUMN\") and retrain with `custseg train --columns`"), line
