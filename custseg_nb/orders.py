@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import UCI_ORDERS, ColumnMap, OrdersMap
-from .files import is_parquet, sniff_separator, write_table
+from .files import WORKBOOK_MAGIC, is_parquet, sniff_separator, write_table
 from .hashing import MISSING, KeyedTotals, KeyTable, SeenLines, combine, combine_into, compiled, text_buffers, text_codes, value_hash
 from .schema import RESOURCES, DataError, ParameterError, SchemaError, expected_number, printable
 from .validation import id_values
@@ -185,7 +185,11 @@ class _NotUtf8(Exception): "A column the map uses is not UTF-8 text: read the fi
 
 def _header(path:Path) -> tuple[str, list[str]]:
     "A text file's separator and column names, from its first line."
-    with open(path, "rb") as f: header = f.readline(1 << 20).decode("utf-8-sig", errors="replace")
+    with open(path, "rb") as f: first = f.readline(1 << 20)
+    if first.startswith(WORKBOOK_MAGIC) or b"\x00" in first:
+        raise SchemaError(f"file '{printable(path)}' is an Excel workbook or another binary file, not a text table (or Parquet); export it as CSV/TSV")
+    try: header = first.decode("utf-8-sig")
+    except UnicodeDecodeError: header = first.decode("latin-1")  # (its lines are then read as Latin-1 too, `_NotUtf8`)
     if not header.strip(): raise SchemaError(f"file '{printable(path)}' is empty: expected a header line and one line per order")
     sep = sniff_separator(header)
     return sep, next(csv.reader([header.rstrip("\r\n")], delimiter=sep))
