@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['COUPLE_STATUSES', 'SHARE_NAMES', 'CHANNEL_SHARE_NAMES', 'SHARE_WORDS', 'ENGINEERED', 'CLUSTER_FEATURES',
-           'CLUSTER_CATEGORICALS', 'CANDIDATE_FEATURE_SETS', 'share_words', 'channel_choice', 'FeatureRules',
-           'cluster_features', 'FeatureScaling', 'MapProjection']
+           'CLUSTER_CATEGORICALS', 'CANDIDATE_FEATURE_SETS', 'share_words', 'channel_choice', 'action_slots',
+           'FeatureRules', 'cluster_features', 'FeatureScaling', 'MapProjection']
 
 # %% ../nbs/06_features.ipynb #067df505
 from collections.abc import Collection, Mapping, Sequence
@@ -36,6 +36,10 @@ def channel_choice(words:Mapping|None=None, # a map's words by Kaggle column (`c
                   ) -> bool:
     "Whether a file has channels to choose among (two or more): with one channel slot (e.g. order lines) or none, offers name no channel."
     return len((words or {"channels": CHANNEL_WORDS})["channels"]) > 1
+
+def action_slots(words:Mapping|None=None) -> tuple[str, ...]:
+    "The parts of a segment's action worth naming: offer, channel (only with channels to choose among) and product."
+    return ("offer", "channel", "product") if channel_choice(words) else ("offer", "product")
 ENGINEERED = (("Age", "Children", "Has_Children", "Family_Size", "Total_Spending", "Total_Purchases",
                "Customer_For_Days", "Campaigns_Accepted", "Deals_Share", "Log_Income", "Log_Total_Spending", "Log_Total_Purchases")
               + tuple(f"Log_{c}" for c in SPENDING) + tuple(SHARE_NAMES.values()) + tuple(CHANNEL_SHARE_NAMES.values()))

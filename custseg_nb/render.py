@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .schema import CHANNEL_WORDS, PRODUCT_WORDS
-from .features import channel_choice
+from .features import action_slots, channel_choice
 from .columns import KAGGLE_MAP, map_from_state
 from .model import Manifest
 from .response import expected_responders
@@ -146,8 +146,7 @@ def customer_html(row:Mapping, # one row of `Segmenter.predict`
                  ) -> str:
     "The scored customer: segment, confidence, runner-up, reasons, response probability, this customer's action and the segment's profile."
     seg = manifest["segments"][int(row["segment"])]
-    shown = ("offer", "channel", "product") if channel_choice(manifest.data.get("words")) else ("offer", "product")  # one channel slot ("all channels"): none to name
-    action = " ".join(f'<span class="custseg-badge">{k}: {html.escape(str(seg[k]))}</span>' for k in shown)
+    action = " ".join(f'<span class="custseg-badge">{k}: {html.escape(str(seg[k]))}</span>' for k in action_slots(manifest.data.get("words")))
     warn = "".join(message_html(f"Unusual input: {n}; the segment is an extrapolation.", "note") for n in notes)
     todo = (seg["recommendation"] if recency is None or "reactivation_days" not in manifest.data
             else customer_action(seg, float(recency), manifest["reactivation_days"], manifest.data.get("words")))

@@ -37,7 +37,7 @@ from .files import load_customers, sha256_file, write_atomically
 from .columns import KAGGLE_MAP, in_user_words
 from .cleaning import clean_report, column_names
 from .clustering import compare_algorithms, oob_stability, silhouette
-from .features import CANDIDATE_FEATURE_SETS, CHANNEL_SHARE_NAMES, CLUSTER_FEATURES, SHARE_NAMES, channel_choice, share_words
+from .features import CANDIDATE_FEATURE_SETS, CHANNEL_SHARE_NAMES, CLUSTER_FEATURES, SHARE_NAMES, action_slots, share_words
 from .segments import wilson_interval
 from .model import Manifest
 from .response import expected_responders
@@ -609,7 +609,7 @@ def summary_html(d:ReportData, facts:pd.DataFrame, better:list[str], symbol:str=
     man, raw, answers = d.manifest, d.raw, "response" not in d.missing
     dates = pd.to_datetime(raw["Dt_Customer"])
     base = facts.loc["all"]
-    rows, said = [], ("offer", "channel", "product") if channel_choice(d.words) else ("offer", "product")  # one channel: nothing to say
+    rows, said = [], action_slots(d.words)
     for s in man["segments"]:
         f = facts.loc[s["id"]]
         rows.append({"Segment": f"{s['id']}. {s['name']}", "Customers": f"{f.customers:,.0f} ({f.share:.0%})",
